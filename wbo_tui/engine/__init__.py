@@ -1,0 +1,56 @@
+"""The WBO engine: commands in, DTOs and events out.  Knows nothing of Textual.
+
+Importing this package registers every command and query handler.
+"""
+
+from __future__ import annotations
+
+from . import admin, approvals, audit_queries, currencies  # noqa: F401  (registers handlers)
+from .admin import (
+    CreateOperator,
+    CreateRole,
+    ListOperators,
+    ListRoles,
+    PermissionCatalog,
+    RequestPermission,
+    ResetOperatorPassword,
+    RevokeDirectPermission,
+    SetOperatorEnabled,
+    SetOperatorRoles,
+    SetRolePermissions,
+    UnlockOperator,
+)
+from .api import SCHEMA_REVISION, Engine
+from .approvals import ApproveItem, ListApprovals, MySubmissions, RejectItem
+from .audit_queries import QueryAuditLog, VerifyAuditLog
+from .clock import FixedClock, SequentialIds, SystemClock, UuidIds
+from .commands import COMMAND_HANDLERS, QUERY_HANDLERS, Command, Query, build
+from .currencies import ListCurrencies
+from .dto import (
+    ApprovalDTO,
+    AuditPage,
+    AuditRecordDTO,
+    AuditVerifyDTO,
+    CurrencyDTO,
+    OperatorDTO,
+    RoleDTO,
+    SessionInfo,
+)
+from .errors import (
+    AccountLocked,
+    AlreadyDecided,
+    AuthenticationFailed,
+    Conflict,
+    MakerCheckerViolation,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    SchemaOutOfDate,
+    ValidationFailed,
+    WboError,
+)
+from .money import D, Currency, Money
+from .policy import SecurityPolicy
+from .uow import Actor
+
+__all__ = [name for name in dir() if not name.startswith("_")]

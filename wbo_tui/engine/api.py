@@ -1,0 +1,240 @@
+"""The one entry point: the console, the CLI and scripts all open an ``Engine``.
+
+    engine = await Engine.open("sqlite:///wbo.db")
+    session = await engine.login("alice", "…")
+    page = await engine.query(session, QueryAuditLog(page_size=50))
+    await engine.execute(session, CreateRole(name="desk", permissions=[…]))
+
+Commands and queries are pydantic models; results are DTOs.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from argon2 import PasswordHasher
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from . import passwords
+from .clock import Clock, IdGenerator, SystemClock, UuidIds
+from .commands import COMMAND_HANDLERS, QUERY_HANDLERS, Command, Query
+from .db import create_engine, describe_url
+from .dto import SessionInfo
+from .errors import AccountLocked, AuthenticationFailed, NotFound, SchemaOutOfDate, WboError
+from .policy import SecurityPolicy
+from .schema import operators
+from .uow import Actor, Services, effective_permissions, read_unit, write_unit
+
+# The Alembic revision this code expects.  A test keeps it equal to the migrations' head,
+# so the console can check the schema without importing Alembic at start-up.
+SCHEMA_REVISION = "0001_foundation"
+
+R = TypeVar("R")
+
+
+class Engine:
+    def __init__(self, db: AsyncEngine, url: str, services: Services) -> None:
+        self.db = db
+        self.url = url
+        self.services = services
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        clock: Clock | None = None,
+        ids: IdGenerator | None = None,
+        hasher: PasswordHasher | None = None,
+        policy: SecurityPolicy | None = None,
+        check_schema: bool = True,
+    ) -> Engine:
+        services = Services(
+            clock=clock or SystemClock(), ids=ids or UuidIds(),
+            hasher=hasher or passwords.default_hasher(), policy=policy or SecurityPolicy(),
+        )
+        engine = cls(create_engine(url), url, services)
+        if check_schema:
+            try:
+                await engine.check_schema()
+            except BaseException:
+                await engine.close()
+                raise
+        return engine
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+    @property
+    def database_label(self) -> str:
+        return describe_url(self.url)
+
+    @property
+    def clock(self) -> Clock:
+        return self.services.clock
+
+    async def schema_revision(self) -> str | None:
+        async with self.db.connect() as conn:
+            try:
+                return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+            except Exception:  # noqa: BLE001 - no table at all means an empty database
+                return None
+
+    async def check_schema(self) -> None:
+        current = await self.schema_revision()
+        if current != SCHEMA_REVISION:
+            found = "has no WBO schema" if current is None else f"is at schema revision {current}"
+            raise SchemaOutOfDate(
+                f"The database {self.database_label} {found}; this console needs {SCHEMA_REVISION}. "
+                f"Run: wbo-tui db upgrade --db {self.url}"
+            )
+
+    # --- commands and queries -----------------------------------------------------------
+
+    async def execute(self, session: SessionInfo | Actor, command: Command) -> Any:
+        """Run one command in one write transaction, permission checked inside it."""
+        handler = COMMAND_HANDLERS.get(type(command))
+        if handler is None:
+            raise TypeError(f"{type(command).__name__} is not a registered command")
+        async with write_unit(self.db, _actor(session), self.services) as uow:
+            await uow.require(command.permission, command.action)
+            return await handler(uow, command)
+
+    async def query(self, session: SessionInfo | Actor, query: Query) -> Any:
+        handler = QUERY_HANDLERS.get(type(query))
+        if handler is None:
+            raise TypeError(f"{type(query).__name__} is not a registered query")
+        async with read_unit(self.db, _actor(session), self.services) as uow:
+            await uow.require(query.permission, query.action)
+            return await handler(uow, query)
+
+    # --- authentication -----------------------------------------------------------------
+
+    async def login(self, username: str, password: str) -> SessionInfo:
+        """Check the password; count failures; lock the account after too many."""
+        username = username.strip()
+        if not username or not password:
+            raise AuthenticationFailed("Enter your username and password.")
+        row = await self._operator_by_name(username)
+        now = self.clock.now()
+        if row is not None and row.locked_until is not None and row.locked_until > now:
+            raise AccountLocked(_locked_sentence(row.locked_until))
+        # Hash verification is slow on purpose; it runs outside any transaction.
+        ok = row is not None and passwords.verify(self.services.hasher, row.password_hash, password)
+        if row is None:
+            # Still audited, still a uniform answer: the console does not reveal which
+            # usernames exist.
+            async with write_unit(self.db, Actor.system(username[:64]), self.services) as uow:
+                uow.record("operator.login_failed", "operator", username[:64], None, {"reason": "unknown username"})
+            raise AuthenticationFailed("Wrong username or password.")
+        if not ok:
+            locked_until = await self._count_failure(row.id, username)
+            if locked_until is not None:
+                raise AccountLocked(_locked_sentence(locked_until))
+            raise AuthenticationFailed("Wrong username or password.")
+        if not row.enabled:
+            async with write_unit(self.db, Actor(row.id, username), self.services) as uow:
+                uow.record("operator.login_failed", "operator", username, None, {"reason": "disabled"})
+            raise AuthenticationFailed("This operator account is disabled. Ask an administrator.")
+        async with write_unit(self.db, Actor(row.id, username), self.services) as uow:
+            await uow.conn.execute(
+                update(operators).where(operators.c.id == row.id).values(failed_logins=0, last_login_at=uow.now)
+            )
+            uow.record("operator.login", "operator", username)
+            perms = await effective_permissions(uow.conn, row.id)
+            login_at = uow.now
+        return SessionInfo(
+            operator_id=row.id, username=row.username, display_name=row.display_name,
+            permissions=perms, login_at=login_at,
+        )
+
+    async def refresh_session(self, session: SessionInfo) -> SessionInfo:
+        """Re-read the operator's permissions (after a grant takes effect)."""
+        async with read_unit(self.db, _actor(session), self.services) as uow:
+            await uow.require(None)
+            perms = await effective_permissions(uow.conn, session.operator_id)
+        return session.model_copy(update={"permissions": perms})
+
+    async def unlock(self, session: SessionInfo, password: str) -> None:
+        """Unlock an idle-locked console: the operator's own password, counted like a login."""
+        row = await self._operator_by_name(session.username)
+        if row is None or not row.enabled:
+            raise AuthenticationFailed("This operator account is disabled. Ask an administrator.")
+        if row.locked_until is not None and row.locked_until > self.clock.now():
+            raise AccountLocked(_locked_sentence(row.locked_until))
+        if not passwords.verify(self.services.hasher, row.password_hash, password):
+            locked_until = await self._count_failure(row.id, session.username)
+            if locked_until is not None:
+                raise AccountLocked(_locked_sentence(locked_until))
+            raise AuthenticationFailed("Wrong password.")
+        async with write_unit(self.db, _actor(session), self.services) as uow:
+            await uow.conn.execute(update(operators).where(operators.c.id == row.id).values(failed_logins=0))
+            uow.record("operator.unlock_console", "operator", session.username)
+
+    async def logout(self, session: SessionInfo) -> None:
+        async with write_unit(self.db, _actor(session), self.services) as uow:
+            uow.record("operator.logout", "operator", session.username)
+
+    async def change_password(self, session: SessionInfo, old_password: str, new_password: str) -> None:
+        row = await self._operator_by_name(session.username)
+        if row is None:
+            raise NotFound("Your operator account no longer exists.")
+        if not passwords.verify(self.services.hasher, row.password_hash, old_password):
+            locked_until = await self._count_failure(row.id, session.username)
+            if locked_until is not None:
+                raise AccountLocked(_locked_sentence(locked_until))
+            raise AuthenticationFailed("Current password is wrong.")
+        passwords.check_strength(
+            new_password, username=session.username, min_length=self.services.policy.password_min_length,
+            field="New password",
+        )
+        if new_password == old_password:
+            raise WboError("New password must differ from the current one.")
+        new_hash = self.services.hasher.hash(new_password)
+        async with write_unit(self.db, _actor(session), self.services) as uow:
+            await uow.require(None)
+            await uow.conn.execute(
+                update(operators).where(operators.c.id == row.id).values(password_hash=new_hash, password_changed_at=uow.now)
+            )
+            uow.record("operator.change_password", "operator", session.username, None, {"password_changed_at": uow.now})
+
+    async def _operator_by_name(self, username: str) -> Any:
+        async with self.db.connect() as conn:
+            return (await conn.execute(select(operators).where(operators.c.username == username))).first()
+
+    async def _count_failure(self, operator_id: int, username: str) -> Any:
+        """Count a failed password check in its own committed transaction."""
+        policy = self.services.policy
+        async with write_unit(self.db, Actor(operator_id, username), self.services) as uow:
+            failures = (
+                await uow.conn.execute(
+                    update(operators).where(operators.c.id == operator_id)
+                    .values(failed_logins=operators.c.failed_logins + 1).returning(operators.c.failed_logins)
+                )
+            ).scalar_one()
+            locked_until = None
+            if failures >= policy.lockout_threshold:
+                locked_until = uow.now + timedelta(seconds=policy.lockout_duration_s)
+                await uow.conn.execute(
+                    update(operators).where(operators.c.id == operator_id).values(locked_until=locked_until, failed_logins=0)
+                )
+                uow.record("operator.locked_out", "operator", username, None,
+                           {"failures": failures, "locked_until": locked_until})
+            else:
+                uow.record("operator.login_failed", "operator", username, None, {"failures": failures})
+        return locked_until
+
+
+def _actor(session: SessionInfo | Actor) -> Actor:
+    if isinstance(session, Actor):
+        return session
+    return Actor(session.operator_id, session.username)
+
+
+def _locked_sentence(until: Any) -> str:
+    return (
+        f"This account is locked after too many failed passwords, until {until:%H:%M} UTC. "
+        "An administrator can unlock it sooner."
+    )

@@ -1,0 +1,221 @@
+"""Maker-checker, once, for every module.
+
+A command that needs approval is stored as submitted (its JSON payload) and executed
+exactly as submitted when a checker approves it.  The decision is one guarded UPDATE —
+``… WHERE id = :id AND status = 'PENDING' AND maker_id <> :me`` — so approve and reject
+race safely: exactly one wins, the other is told the item was already decided.  A table
+CHECK constraint backs the rule that the maker never decides their own item.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import Field, field_validator
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.orm import aliased
+
+from .commands import Command, Query, handles
+from .dto import ApprovalDTO
+from .errors import AlreadyDecided, MakerCheckerViolation, NotFound, PermissionDenied, WboError
+from .schema import approvals, operators
+from .uow import UnitOfWork
+
+Executor = Callable[[UnitOfWork, Any, int], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalKind:
+    name: str
+    label: str
+    payload: type[Command]
+    approval_permission: str
+    execute: Executor
+    """Runs the stored command for the checker; returns what happened, for the record."""
+
+
+KINDS: dict[str, ApprovalKind] = {}
+
+
+def register_kind(kind: ApprovalKind) -> None:
+    if kind.name in KINDS:
+        raise RuntimeError(f"approval kind {kind.name} registered twice")
+    KINDS[kind.name] = kind
+
+
+async def submit(uow: UnitOfWork, kind_name: str, payload: Command, summary: str) -> ApprovalDTO:
+    """Store ``payload`` as a pending item.  Called by a command handler, inside its unit."""
+    if uow.actor.operator_id is None:
+        raise AssertionError("only an operator can be the maker of an approval item")
+    kind = KINDS[kind_name]
+    assert isinstance(payload, kind.payload), (kind_name, type(payload))
+    ref = uow.ids.new_ref("AP")
+    body = payload.model_dump_json()
+    result = await uow.conn.execute(
+        insert(approvals).values(
+            ref=ref, kind=kind_name, payload=body, summary=summary[:300], status="PENDING",
+            maker_id=uow.actor.operator_id, submitted_at=uow.now,
+        ).returning(approvals.c.id)
+    )
+    approval_id = result.scalar_one()
+    uow.record("approval.submit", "approval", ref, None, {"kind": kind_name, "payload": json.loads(body)})
+    return await get(uow, approval_id)
+
+
+async def list_pending_payloads(uow: UnitOfWork, kind: str, maker_id: int) -> list[dict[str, Any]]:
+    rows = await uow.conn.execute(
+        select(approvals.c.payload).where(
+            approvals.c.kind == kind, approvals.c.status == "PENDING", approvals.c.maker_id == maker_id
+        )
+    )
+    return [json.loads(r[0]) for r in rows]
+
+
+_maker = aliased(operators)
+_checker = aliased(operators)
+
+
+def _select() -> Any:
+    return (
+        select(approvals, _maker.c.username.label("maker"), _checker.c.username.label("checker"))
+        .join(_maker, _maker.c.id == approvals.c.maker_id)
+        .outerjoin(_checker, _checker.c.id == approvals.c.checker_id)
+    )
+
+
+def _dto(row: Any) -> ApprovalDTO:
+    return ApprovalDTO(
+        id=row.id, ref=row.ref, kind=row.kind, summary=row.summary, payload=json.loads(row.payload),
+        status=row.status, maker_id=row.maker_id, maker=row.maker, submitted_at=row.submitted_at,
+        checker=row.checker, decided_at=row.decided_at, reason=row.reason, outcome=row.outcome,
+    )
+
+
+async def get(uow: UnitOfWork, approval_id: int) -> ApprovalDTO:
+    row = (await uow.conn.execute(_select().where(approvals.c.id == approval_id))).first()
+    if row is None:
+        raise NotFound(f"Approval item {approval_id} does not exist.")
+    return _dto(row)
+
+
+class ApproveItem(Command):
+    """Approve a pending item; its stored command then executes as submitted."""
+
+    permission = None  # The item's kind names the approval permission; checked in the handler.
+    action = "approve this item"
+    approval_id: int
+
+
+class RejectItem(Command):
+    permission = None
+    action = "reject this item"
+    approval_id: int
+    reason: str = Field(max_length=500)
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_required(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("is required when rejecting")
+        return value
+
+
+async def _decide(uow: UnitOfWork, approval_id: int, approve: bool, reason: str | None) -> ApprovalDTO:
+    item = await get(uow, approval_id)
+    kind = KINDS[item.kind]
+    await uow.require(kind.approval_permission, f"decide {kind.label.lower()} items")
+    me = uow.actor.operator_id
+    if item.maker_id == me:
+        raise MakerCheckerViolation(f"You submitted {item.ref}; another operator must decide it.")
+    changed = await uow.conn.execute(
+        update(approvals)
+        .where(and_(approvals.c.id == approval_id, approvals.c.status == "PENDING", approvals.c.maker_id != me))
+        .values(status="APPROVED" if approve else "REJECTED", checker_id=me, decided_at=uow.now, reason=reason)
+    )
+    if changed.rowcount != 1:
+        now = await get(uow, approval_id)
+        raise AlreadyDecided(
+            f"{now.ref} was already decided: {now.status.lower()} by {now.checker} "
+            f"at {now.decided_at:%Y-%m-%d %H:%M:%S} UTC."
+        )
+    status, outcome = ("APPROVED", None) if approve else ("REJECTED", None)
+    if approve:
+        command = kind.payload.model_validate_json(json.dumps(item.payload))
+        queued = len(uow._audit)
+        try:
+            async with uow.conn.begin_nested():
+                result = await kind.execute(uow, command, item.maker_id)
+            outcome = json.dumps(result, sort_keys=True, default=str)
+        except WboError as exc:
+            # The approval stands as a decision, but the stored command could not run
+            # (the world changed since it was submitted): record why, run nothing.
+            del uow._audit[queued:]
+            status, outcome = "FAILED", exc.message
+        await uow.conn.execute(update(approvals).where(approvals.c.id == approval_id).values(status=status, outcome=outcome))
+    uow.record(
+        "approval.approve" if approve else "approval.reject", "approval", item.ref,
+        {"status": "PENDING"}, {"status": status, "reason": reason, "outcome": outcome, "maker": item.maker},
+    )
+    return await get(uow, approval_id)
+
+
+@handles(ApproveItem)
+async def approve_item(uow: UnitOfWork, cmd: ApproveItem) -> ApprovalDTO:
+    return await _decide(uow, cmd.approval_id, True, None)
+
+
+@handles(RejectItem)
+async def reject_item(uow: UnitOfWork, cmd: RejectItem) -> ApprovalDTO:
+    return await _decide(uow, cmd.approval_id, False, cmd.reason.strip())
+
+
+class ListApprovals(Query):
+    """Items of one kind for a checker: needs that kind's approval permission."""
+
+    permission = None
+    action = "list approval items"
+    kind: str
+    status: str | None = "PENDING"
+    limit: int = Field(default=200, ge=1, le=1000)
+
+
+@handles(ListApprovals)
+async def list_approvals(uow: UnitOfWork, q: ListApprovals) -> tuple[ApprovalDTO, ...]:
+    kind = KINDS.get(q.kind)
+    if kind is None:
+        raise NotFound(f"There is no approval kind {q.kind!r}.")
+    await uow.require(kind.approval_permission, f"list {kind.label.lower()} items")
+    stmt = _select().where(approvals.c.kind == q.kind)
+    if q.status:
+        stmt = stmt.where(approvals.c.status == q.status)
+    rows = await uow.conn.execute(stmt.order_by(approvals.c.id.desc()).limit(q.limit))
+    return tuple(_dto(r) for r in rows)
+
+
+class MySubmissions(Query):
+    """What the acting operator submitted, of any kind."""
+
+    permission = None
+    action = "list your submissions"
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+@handles(MySubmissions)
+async def my_submissions(uow: UnitOfWork, q: MySubmissions) -> tuple[ApprovalDTO, ...]:
+    await uow.require(None)
+    rows = await uow.conn.execute(
+        _select().where(approvals.c.maker_id == uow.actor.operator_id).order_by(approvals.c.id.desc()).limit(q.limit)
+    )
+    return tuple(_dto(r) for r in rows)
+
+
+async def pending_count(uow: UnitOfWork, kind: str) -> int:
+    stmt = select(func.count()).select_from(approvals).where(approvals.c.kind == kind, approvals.c.status == "PENDING")
+    return (await uow.conn.execute(stmt)).scalar_one()
+
+
+__all__ = ["ApproveItem", "RejectItem", "ListApprovals", "MySubmissions", "register_kind", "submit", "KINDS",
+           "ApprovalKind", "PermissionDenied"]

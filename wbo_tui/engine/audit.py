@@ -1,0 +1,163 @@
+"""The append-only, hash-chained audit log.
+
+Each record's hash covers its own fields and the previous record's hash, so editing,
+deleting or reordering any record breaks the chain at a point ``verify`` can name.  The
+single ``audit_head`` row holds the last sequence number and hash; updating it in every
+audited transaction serialises appends (no forks) and lets ``verify`` notice records cut
+off the end of the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .schema import audit_head, audit_log
+
+GENESIS_HASH = "0" * 64
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"cannot audit {type(value).__name__}")
+
+
+def to_json(value: Any) -> str | None:
+    """Canonical JSON: sorted keys, no spaces, exact decimals."""
+    if value is None:
+        return None
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_encode, ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRecord:
+    at: datetime
+    operator_id: int | None
+    operator: str
+    action: str
+    target_type: str
+    target_id: str
+    before: str | None
+    after: str | None
+
+
+def record_hash(seq: int, rec: PendingRecord | dict[str, Any], prev_hash: str) -> str:
+    get = rec.get if isinstance(rec, dict) else lambda k: getattr(rec, k)
+    at = get("at")
+    body = json.dumps(
+        [
+            seq,
+            at.isoformat(timespec="microseconds"),
+            get("operator_id"),
+            get("operator"),
+            get("action"),
+            get("target_type"),
+            get("target_id"),
+            get("before"),
+            get("after"),
+            prev_hash,
+        ],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+async def append(conn: AsyncConnection, records: list[PendingRecord]) -> None:
+    """Append records to the chain inside the caller's write transaction."""
+    if not records:
+        return
+    head = (await conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1))).one()
+    seq, prev = head.seq, head.hash
+    rows = []
+    for rec in records:
+        seq += 1
+        digest = record_hash(seq, rec, prev)
+        rows.append(
+            {
+                "seq": seq,
+                "at": rec.at,
+                "operator_id": rec.operator_id,
+                "operator": rec.operator,
+                "action": rec.action,
+                "target_type": rec.target_type,
+                "target_id": rec.target_id,
+                "before": rec.before,
+                "after": rec.after,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    await conn.execute(insert(audit_log), rows)
+    await conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev))
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    ok: bool
+    records_checked: int
+    first_broken_seq: int | None
+    problem: str
+
+    @property
+    def sentence(self) -> str:
+        if self.ok:
+            return f"Audit chain intact: {self.records_checked:,} records verified."
+        return f"Audit chain broken at record #{self.first_broken_seq}: {self.problem}"
+
+
+async def _stream(conn: AsyncConnection, batch: int) -> AsyncIterator[dict[str, Any]]:
+    last = 0
+    cols = [audit_log.c[name] for name in (
+        "seq", "at", "operator_id", "operator", "action", "target_type", "target_id",
+        "before", "after", "prev_hash", "hash",
+    )]
+    while True:
+        rows = (
+            await conn.execute(select(*cols).where(audit_log.c.seq > last).order_by(audit_log.c.seq).limit(batch))
+        ).mappings().all()
+        if not rows:
+            return
+        for row in rows:
+            yield dict(row)
+        last = rows[-1]["seq"]
+
+
+async def verify(conn: AsyncConnection, *, batch: int = 20_000) -> VerifyReport:
+    """Walk the chain in sequence order, in pages, and report the first broken link."""
+    expected_seq, prev, checked = 1, GENESIS_HASH, 0
+    async for row in _stream(conn, batch):
+        seq = row["seq"]
+        if seq != expected_seq:
+            missing = f"#{expected_seq}" if seq == expected_seq + 1 else f"#{expected_seq}–#{seq - 1}"
+            return VerifyReport(False, checked, expected_seq, f"record {missing} is missing (deleted).")
+        if row["prev_hash"] != prev:
+            return VerifyReport(
+                False, checked, seq, "it does not follow the record before it (records deleted or reordered)."
+            )
+        if record_hash(seq, row, prev) != row["hash"]:
+            return VerifyReport(False, checked, seq, "its contents do not match its hash (the record was altered).")
+        prev = row["hash"]
+        checked += 1
+        expected_seq += 1
+    head = (await conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1))).one()
+    if head.seq != checked or head.hash != prev:
+        return VerifyReport(
+            False, checked, checked + 1,
+            f"the log ends at #{checked} but {head.seq} records were written (records at the end were deleted).",
+        )
+    return VerifyReport(True, checked, None, "")

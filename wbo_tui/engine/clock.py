@@ -1,0 +1,61 @@
+"""Injected time and identifiers, so tests and snapshots are deterministic."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("FixedClock needs an aware datetime")
+        self._now = start.astimezone(UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, **kwargs: float) -> None:
+        self._now += timedelta(**kwargs)
+
+    def set(self, moment: datetime) -> None:
+        self._now = moment.astimezone(UTC)
+
+
+class IdGenerator(Protocol):
+    def new_ref(self, prefix: str) -> str:
+        """A new unique business reference such as ``PR-…``."""
+        ...
+
+
+class UuidIds:
+    def new_ref(self, prefix: str) -> str:
+        return f"{prefix}-{uuid.uuid4().hex[:16].upper()}"
+
+
+class SequentialIds:
+    """Deterministic references for tests and snapshots: PR-000001, PR-000002…"""
+
+    def __init__(self, start: int = 1) -> None:
+        self._counter = itertools.count(start)
+        self._lock = threading.Lock()
+
+    def new_ref(self, prefix: str) -> str:
+        with self._lock:
+            return f"{prefix}-{next(self._counter):06d}"

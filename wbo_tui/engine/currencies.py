@@ -1,0 +1,33 @@
+"""Currencies as configured data: precision and rounding per currency."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from .commands import Query, handles
+from .dto import CurrencyDTO
+from .money import Currency
+from .schema import currencies
+from .uow import UnitOfWork
+
+
+class ListCurrencies(Query):
+    permission = None
+    action = "view currencies"
+
+
+@handles(ListCurrencies)
+async def list_currencies(uow: UnitOfWork, q: ListCurrencies) -> tuple[CurrencyDTO, ...]:
+    await uow.require(None)
+    rows = await uow.conn.execute(select(currencies).order_by(currencies.c.code))
+    return tuple(CurrencyDTO(**r._mapping) for r in rows)
+
+
+async def load_currency(uow: UnitOfWork, code: str) -> Currency:
+    """The currency with its precision and rounding, for parsing and quantising amounts."""
+    from .errors import ValidationFailed
+
+    row = (await uow.conn.execute(select(currencies).where(currencies.c.code == code))).first()
+    if row is None:
+        raise ValidationFailed("Currency", f"{code!r} is not a configured currency")
+    return Currency(row.code, row.name, row.kind, row.amount_precision, row.rounding)

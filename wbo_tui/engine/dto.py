@@ -1,0 +1,96 @@
+"""Data transfer objects: what the engine hands out.  Frozen, plain data, no ORM."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+
+class DTO(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class SessionInfo(DTO):
+    """A logged-in operator.  Permissions here are a snapshot for the console's display;
+    the engine re-reads them inside every command."""
+
+    operator_id: int
+    username: str
+    display_name: str
+    permissions: frozenset[str]
+    login_at: datetime
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+
+class CurrencyDTO(DTO):
+    code: str
+    name: str
+    kind: str
+    amount_precision: int
+    rounding: str
+    exchange_enabled: bool
+
+
+class OperatorDTO(DTO):
+    id: int
+    username: str
+    display_name: str
+    enabled: bool
+    locked_until: datetime | None
+    failed_logins: int
+    roles: tuple[str, ...]
+    direct_permissions: tuple[str, ...]
+    last_login_at: datetime | None
+    is_administrator: bool
+
+
+class RoleDTO(DTO):
+    id: int
+    name: str
+    description: str
+    permissions: tuple[str, ...]
+    member_count: int
+
+
+class ApprovalDTO(DTO):
+    id: int
+    ref: str
+    kind: str
+    summary: str
+    payload: dict
+    status: str
+    maker_id: int
+    maker: str
+    submitted_at: datetime
+    checker: str | None
+    decided_at: datetime | None
+    reason: str | None
+    outcome: str | None
+
+
+class AuditRecordDTO(DTO):
+    seq: int
+    at: datetime
+    operator: str
+    action: str
+    target_type: str
+    target_id: str
+    before: str | None
+    after: str | None
+
+
+class AuditPage(DTO):
+    records: tuple[AuditRecordDTO, ...]
+    # Keyset cursors: pass ``older_than`` to page back, ``newer_than`` to page forward.
+    has_older: bool
+    has_newer: bool
+
+
+class AuditVerifyDTO(DTO):
+    ok: bool
+    records_checked: int
+    first_broken_seq: int | None
+    sentence: str

@@ -1,0 +1,74 @@
+"""The permission catalog.
+
+Identifiers from the vendor manuals are used exactly as spelled there, including the
+manual's ``position_anagement`` typo, because operators and auditors search for them
+verbatim.  FX and administration identifiers follow the same ``module.function_kind``
+style, where kind is ``inquiry`` (read), ``operation`` (change) or ``approval`` (decide
+someone else's submission).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    code: str
+    module: str
+    description: str
+
+
+def _p(code: str, module: str, description: str) -> Permission:
+    return Permission(code, module, description)
+
+
+CATALOG: tuple[Permission, ...] = (
+    # Position management (position-management.txt, verbatim).
+    _p("assets.position_anagement_inquiry_query", "Positions", "Query positions per channel account and currency"),
+    _p("assets.position_anagement_inquiry_operation", "Positions", "Refresh positions, set alert and blocking thresholds"),
+    _p("atm.settle_chnl_bank_acct_inquiry", "Positions", "View settlement channel accounts"),
+    _p("atm.settle_chnl_bank_acct_operation", "Positions", "Create and edit settlement channel accounts"),
+    _p("atm.funds_alloc_config_inquiry", "Allocations", "View fund allocation rules"),
+    _p("atm.funds_alloc_config_operation", "Allocations", "Create, edit and copy fund allocation rules"),
+    _p("atm.company_fund_allocation_inquiry", "Allocations", "View company fund allocation records"),
+    _p("atm.company_fund_allocation_operation", "Allocations", "Create manual allocations, retry failed allocations"),
+    _p("atm.company_fund_allocation_approval", "Allocations", "Approve or reject allocation applications"),
+    # Currency exchange (named in the manuals' style).
+    _p("fx.currency_setup_inquiry", "FX", "View currency setup"),
+    _p("fx.currency_setup_operation", "FX", "Edit currency setup: exchange switch, precision, rounding"),
+    _p("fx.currency_pair_inquiry", "FX", "View currency pairs"),
+    _p("fx.currency_pair_operation", "FX", "Add, edit, delete currency pairs"),
+    _p("fx.exchange_strategy_inquiry", "FX", "View exchange strategies"),
+    _p("fx.exchange_strategy_operation", "FX", "Create, edit, enable and disable exchange strategies"),
+    _p("fx.exchange_pool_quota_inquiry", "FX", "View exchange-pool quotas"),
+    _p("fx.exchange_pool_quota_operation", "FX", "Adjust exchange-pool quotas and alert amounts"),
+    _p("fx.reference_rate_inquiry", "FX", "View reference rates and markups"),
+    _p("fx.reference_rate_operation", "FX", "Edit reference rates and markups"),
+    _p("fx.customer_exchange_inquiry", "FX", "View client exchanges"),
+    _p("fx.customer_exchange_operation", "FX", "Create client exchanges"),
+    _p("fx.customer_exchange_approval", "FX", "Review client exchanges and exception handling"),
+    _p("fx.exchange_exception_operation", "FX", "Handle exception exchange records"),
+    _p("fx.exchange_pnl_inquiry", "FX", "View and export exchange gains and losses"),
+    # Margin call (margin-call.txt, verbatim).
+    _p("RiskWarningFull", "Risk", "Manage margin calls and liquidation orders"),
+    _p("RiskWarningReadOnly", "Risk", "View margin calls and liquidation orders"),
+    # Administration.
+    _p("admin.operator_inquiry", "Admin", "View operators, roles and grants"),
+    _p("admin.operator_operation", "Admin", "Create, enable and disable operators; unlock; reset passwords"),
+    _p("admin.role_operation", "Admin", "Create roles, grant permissions to roles, assign roles"),
+    _p("admin.permission_request_approval", "Admin", "Approve or reject permission requests"),
+    _p("admin.audit_log_inquiry", "Audit", "View and verify the audit log"),
+)
+
+BY_CODE: dict[str, Permission] = {p.code: p for p in CATALOG}
+
+# Holding this permission makes an operator an administrator: the one who can grant
+# everything else.  The engine never lets the last enabled one go.
+ADMINISTRATION = "admin.role_operation"
+
+MODULES: tuple[str, ...] = ("Positions", "Allocations", "FX", "Risk", "Admin", "Audit")
+
+
+def is_known(code: str) -> bool:
+    return code in BY_CODE

@@ -1,0 +1,67 @@
+"""Column types that keep money exact and time in UTC on both SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import Numeric, String
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import DateTime, TypeDecorator, TypeEngine
+
+
+class Amount(TypeDecorator[Decimal]):
+    """An exact decimal.
+
+    PostgreSQL stores it as unconstrained ``NUMERIC``, which keeps every digit and the
+    scale.  SQLite has no decimal type (its NUMERIC affinity turns values into doubles),
+    so there it is the canonical decimal text.  Floats are refused at the boundary.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Decimal]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Numeric(asdecimal=True))
+        return dialect.type_descriptor(String(64))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> object:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal):
+            raise TypeError(f"Amount columns take Decimal, got {type(value).__name__}: {value!r}")
+        if not value.is_finite():
+            raise ValueError(f"Amount columns take finite decimals, got {value}")
+        if dialect.name == "postgresql":
+            return value
+        # Plain notation (no exponent) so the text is readable in the sqlite3 shell.
+        return format(value, "f")
+
+    def process_result_value(self, value: object, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if isinstance(value, Decimal):
+            return value
+        if isinstance(value, str):
+            return Decimal(value)
+        raise TypeError(f"unexpected stored amount {value!r}")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stored as naive UTC on both backends, returned as aware UTC."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)

@@ -1,0 +1,143 @@
+"""Unit of work: one database transaction with its permission check and its audit records.
+
+A write unit begins with ``BEGIN IMMEDIATE`` on SQLite; on PostgreSQL it locks the audit
+head row first, which serialises audited writers just as SQLite does.  That makes
+check-then-act invariants (the last administrator, one decision per approval) hold on
+both backends without per-table locking schemes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from . import audit
+from argon2 import PasswordHasher
+
+from .clock import Clock, IdGenerator
+from .policy import SecurityPolicy
+from .db import WRITE_OPTION
+from .errors import NotAuthenticated, PermissionDenied
+from .schema import audit_head, operator_permissions, operator_roles, operators, role_permissions
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting.  ``operator_id`` None means the system itself (CLI setup, scheduler)."""
+
+    operator_id: int | None
+    username: str
+
+    @classmethod
+    def system(cls, name: str = "system") -> Actor:
+        return cls(None, name)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What handlers need besides the connection: injected clock, ids, hashing, policy."""
+
+    clock: Clock
+    ids: IdGenerator
+    hasher: PasswordHasher
+    policy: SecurityPolicy
+
+
+@dataclass(slots=True)
+class UnitOfWork:
+    conn: AsyncConnection
+    actor: Actor
+    services: Services
+    now: datetime
+    _permissions: frozenset[str] | None = None
+    _audit: list[audit.PendingRecord] = field(default_factory=list)
+
+    @property
+    def ids(self) -> IdGenerator:
+        return self.services.ids
+
+    async def permissions(self) -> frozenset[str]:
+        """The acting operator's effective permissions, read inside this transaction."""
+        if self._permissions is None:
+            if self.actor.operator_id is None:
+                self._permissions = frozenset()
+            else:
+                self._permissions = await effective_permissions(self.conn, self.actor.operator_id)
+        return self._permissions
+
+    async def require(self, permission: str | None, action: str | None = None) -> None:
+        """Refuse unless the acting operator holds ``permission`` (None: any operator)."""
+        if self.actor.operator_id is None:
+            return  # The system acts with full authority; only setup tools run as it.
+        await ensure_active(self.conn, self.actor.operator_id)
+        if permission is not None and permission not in await self.permissions():
+            raise PermissionDenied(permission, action)
+
+    def record(
+        self,
+        action: str,
+        target_type: str,
+        target_id: str | int,
+        before: Any = None,
+        after: Any = None,
+    ) -> None:
+        """Queue an audit record; it is written in this transaction, before commit."""
+        self._audit.append(
+            audit.PendingRecord(
+                at=self.now,
+                operator_id=self.actor.operator_id,
+                operator=self.actor.username,
+                action=action,
+                target_type=target_type,
+                target_id=str(target_id),
+                before=audit.to_json(before),
+                after=audit.to_json(after),
+            )
+        )
+
+    async def flush_audit(self) -> None:
+        records, self._audit = self._audit, []
+        await audit.append(self.conn, records)
+
+
+async def effective_permissions(conn: AsyncConnection, operator_id: int) -> frozenset[str]:
+    via_roles = select(role_permissions.c.permission).join(
+        operator_roles, operator_roles.c.role_id == role_permissions.c.role_id
+    ).where(operator_roles.c.operator_id == operator_id)
+    direct = select(operator_permissions.c.permission).where(operator_permissions.c.operator_id == operator_id)
+    rows = await conn.execute(via_roles.union(direct))
+    return frozenset(r[0] for r in rows)
+
+
+async def ensure_active(conn: AsyncConnection, operator_id: int) -> None:
+    enabled = (await conn.execute(select(operators.c.enabled).where(operators.c.id == operator_id))).scalar()
+    if not enabled:
+        raise NotAuthenticated("Your operator account is disabled. Ask an administrator.")
+
+
+@asynccontextmanager
+async def write_unit(engine: AsyncEngine, actor: Actor, services: Services) -> AsyncIterator[UnitOfWork]:
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(**{WRITE_OPTION: True})
+        async with conn.begin():
+            if conn.dialect.name == "postgresql":
+                await conn.execute(select(audit_head.c.seq).where(audit_head.c.id == 1).with_for_update())
+            uow = UnitOfWork(conn, actor, services, services.clock.now())
+            yield uow
+            await uow.flush_audit()
+
+
+@asynccontextmanager
+async def read_unit(engine: AsyncEngine, actor: Actor, services: Services) -> AsyncIterator[UnitOfWork]:
+    async with engine.connect() as conn:
+        async with conn.begin():
+            uow = UnitOfWork(conn, actor, services, services.clock.now())
+            yield uow
+            if uow._audit:
+                raise AssertionError("a read unit tried to write audit records")
