@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from sqlalchemy import select, text, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import passwords
@@ -88,7 +89,7 @@ class Engine:
             found = "has no WBO schema" if current is None else f"is at schema revision {current}"
             raise SchemaOutOfDate(
                 f"The database {self.database_label} {found}; this console needs {SCHEMA_REVISION}. "
-                f"Run: wbo-tui db upgrade --db {self.url}"
+                f"Run: wbo-tui db upgrade --db {make_url(self.url).render_as_string(hide_password=True)}"
             )
 
     # --- commands and queries -----------------------------------------------------------

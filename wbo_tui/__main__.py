@@ -1,0 +1,3 @@
+from wbo_tui.cli import main
+
+main()
