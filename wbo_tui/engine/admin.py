@@ -362,7 +362,7 @@ async def request_permission(uow: UnitOfWork, cmd: RequestPermission) -> Approva
     )
 
 
-async def _execute_grant(uow: UnitOfWork, cmd: GrantPermission, maker_id: int) -> dict:
+async def _execute_grant(uow: UnitOfWork, cmd: GrantPermission, item: ApprovalDTO) -> dict:
     row = (await uow.conn.execute(select(operators).where(operators.c.id == cmd.operator_id))).first()
     if row is None or not row.enabled:
         raise Conflict("The requesting operator no longer exists or is disabled.")
@@ -371,9 +371,10 @@ async def _execute_grant(uow: UnitOfWork, cmd: GrantPermission, maker_id: int) -
     ))).first()
     if held is None:
         await uow.conn.execute(insert(operator_permissions).values(
-            operator_id=cmd.operator_id, permission=cmd.permission_code, granted_at=uow.now,
+            operator_id=cmd.operator_id, permission=cmd.permission_code, granted_at=uow.now, approval_id=item.id,
         ))
-    uow.record("operator.grant_permission", "operator", row.username, None, {"permission": cmd.permission_code})
+    uow.record("operator.grant_permission", "operator", row.username, None,
+               {"permission": cmd.permission_code, "approval": item.ref})
     return {"granted": cmd.permission_code, "to": row.username}
 
 

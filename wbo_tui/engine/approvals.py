@@ -24,7 +24,7 @@ from .errors import AlreadyDecided, MakerCheckerViolation, NotFound, PermissionD
 from .schema import approvals, operators
 from .uow import UnitOfWork
 
-Executor = Callable[[UnitOfWork, Any, int], Awaitable[dict[str, Any]]]
+Executor = Callable[[UnitOfWork, Any, ApprovalDTO], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,8 @@ class ApprovalKind:
     payload: type[Command]
     approval_permission: str
     execute: Executor
-    """Runs the stored command for the checker; returns what happened, for the record."""
+    """Runs the stored command for the checker (given the item being approved);
+    returns what happened, for the record."""
 
 
 KINDS: dict[str, ApprovalKind] = {}
@@ -147,7 +148,7 @@ async def _decide(uow: UnitOfWork, approval_id: int, approve: bool, reason: str 
         queued = len(uow._audit)
         try:
             async with uow.conn.begin_nested():
-                result = await kind.execute(uow, command, item.maker_id)
+                result = await kind.execute(uow, command, item)
             outcome = json.dumps(result, sort_keys=True, default=str)
         except WboError as exc:
             # The approval stands as a decision, but the stored command could not run

@@ -1,0 +1,73 @@
+"""The wbo-tui command as an operator or installer uses it."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from wbo_tui.cli import app
+
+runner = CliRunner()
+
+
+def _url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def test_console_refuses_an_unmigrated_database_and_names_the_fix(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", "--db", _url(tmp_path)])
+    assert result.exit_code == 1
+    assert "has no WBO schema" in result.output
+    assert f"wbo-tui db upgrade --db {_url(tmp_path)}" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_upgrade_then_status_is_current(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["db", "status", "--db", _url(tmp_path)]).exit_code == 1
+    up = runner.invoke(app, ["db", "upgrade", "--db", _url(tmp_path)])
+    assert up.exit_code == 0, up.output
+    status = runner.invoke(app, ["db", "status", "--db", _url(tmp_path)])
+    assert status.exit_code == 0
+    assert "0001_foundation" in status.output
+
+
+def test_seed_then_audit_verify_and_tamper_detection(tmp_path: Path) -> None:
+    url = _url(tmp_path)
+    assert runner.invoke(app, ["db", "upgrade", "--db", url]).exit_code == 0
+    seeded = runner.invoke(app, ["seed", "--db", url])
+    assert seeded.exit_code == 0, seeded.output
+    ok = runner.invoke(app, ["audit", "verify", "--db", url])
+    assert ok.exit_code == 0
+    assert "Audit chain intact: 10 records verified." in ok.output  # 5 roles + 5 operators
+
+    with sqlite3.connect(tmp_path / "cli.db") as db:
+        db.execute("DROP TRIGGER audit_log_no_update")
+        db.execute("UPDATE audit_log SET after = '{\"display_name\":\"Mallory\"}' WHERE seq = 7")
+    broken = runner.invoke(app, ["audit", "verify", "--db", url])
+    assert broken.exit_code == 1
+    assert "broken at record #7" in broken.output
+
+
+def test_create_admin_prompts_for_password_and_validates_it(tmp_path: Path) -> None:
+    url = _url(tmp_path)
+    assert runner.invoke(app, ["db", "upgrade", "--db", url]).exit_code == 0
+    # getpass reads the terminal; run in a subprocess whose stdin is a pipe (getpass
+    # falls back to stdin with a warning), as an installer's script would.
+    cmd = [sys.executable, "-m", "wbo_tui", "operator", "create-admin", "alice", "--display-name", "Alice Chan",
+           "--db", url]
+    short = subprocess.run(cmd, input="short\nshort\n", capture_output=True, text=True, timeout=60)
+    assert short.returncode == 1
+    assert "Password must be at least 10 characters long." in short.stderr
+    good = subprocess.run(cmd, input="Kowloon-Tong-9\nKowloon-Tong-9\n", capture_output=True, text=True, timeout=60)
+    assert good.returncode == 0, good.stderr
+    assert "Administrator alice created." in good.stdout
+
+
+@pytest.mark.parametrize("args", [["--help"], ["db", "--help"], ["audit", "--help"]])
+def test_help_works(args: list[str]) -> None:
+    assert runner.invoke(app, args).exit_code == 0
