@@ -9,13 +9,13 @@ from sqlalchemy import and_, delete, func, insert, select, update
 
 from . import approvals
 from .approvals import ApprovalKind
-from .commands import Command, Query, handles
+from .commands import Command, Query, Secret, handles
 from .dto import ApprovalDTO, OperatorDTO, RoleDTO
-from .errors import Conflict, NotFound, ValidationFailed
+from .errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from .passwords import check_strength
 from .permissions import ADMINISTRATION, BY_CODE, CATALOG
 from .schema import operator_permissions, operator_roles, operators, role_permissions, roles
-from .uow import UnitOfWork
+from .uow import UnitOfWork, effective_permissions
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{2,31}$")
 
@@ -44,7 +44,7 @@ class CreateOperator(_Username):
     permission = "admin.operator_operation"
     action = "create operators"
     display_name: str = Field(min_length=1, max_length=100)
-    password: str
+    password: Secret
     roles: list[str] = Field(default_factory=list)
 
 
@@ -62,7 +62,7 @@ class UnlockOperator(_Username):
 class ResetOperatorPassword(_Username):
     permission = "admin.operator_operation"
     action = "reset operators' passwords"
-    new_password: str
+    new_password: Secret
 
 
 class SetOperatorRoles(_Username):
@@ -207,6 +207,9 @@ def _public(row) -> dict:  # noqa: ANN001
 
 @handles(CreateOperator)
 async def create_operator(uow: UnitOfWork, cmd: CreateOperator) -> OperatorDTO:
+    if cmd.roles:
+        # Roles carry permissions: granting them is administration, not operator upkeep.
+        await uow.require(ADMINISTRATION, "create operators with roles")
     check_strength(cmd.password, username=cmd.username, min_length=uow.services.policy.password_min_length)
     password_hash = uow.services.hasher.hash(cmd.password)
     exists = (await uow.conn.execute(select(operators.c.id).where(operators.c.username == cmd.username))).first()
@@ -259,6 +262,10 @@ async def unlock_operator(uow: UnitOfWork, cmd: UnlockOperator) -> OperatorDTO:
 @handles(ResetOperatorPassword)
 async def reset_operator_password(uow: UnitOfWork, cmd: ResetOperatorPassword) -> OperatorDTO:
     row = await _operator_row(uow, cmd.username)
+    # Whoever sets a password can log in as that operator: never let it reach beyond the
+    # actor's own permissions.
+    if not (await effective_permissions(uow.conn, row.id)) <= await uow.permissions():
+        await uow.require(ADMINISTRATION, f"reset the password of {cmd.username}, who holds permissions you lack")
     check_strength(cmd.new_password, username=cmd.username, min_length=uow.services.policy.password_min_length,
                    field="New password")
     await uow.conn.execute(update(operators).where(operators.c.id == row.id).values(
@@ -362,6 +369,15 @@ async def request_permission(uow: UnitOfWork, cmd: RequestPermission) -> Approva
     )
 
 
+async def _authorize_grant(uow: UnitOfWork, cmd: GrantPermission) -> None:
+    """A checker may only hand out what they hold themselves, unless they administer
+    roles (and could grant it anyway): otherwise two colluding operators holding only the
+    approval permission could make each other administrators."""
+    mine = await uow.permissions()
+    if cmd.permission_code not in mine and ADMINISTRATION not in mine and uow.actor.operator_id is not None:
+        raise PermissionDenied(ADMINISTRATION, f"grant {cmd.permission_code}, which you do not hold yourself")
+
+
 async def _execute_grant(uow: UnitOfWork, cmd: GrantPermission, item: ApprovalDTO) -> dict:
     row = (await uow.conn.execute(select(operators).where(operators.c.id == cmd.operator_id))).first()
     if row is None or not row.enabled:
@@ -380,7 +396,7 @@ async def _execute_grant(uow: UnitOfWork, cmd: GrantPermission, item: ApprovalDT
 
 approvals.register_kind(ApprovalKind(
     name="permission_request", label="Permission request", payload=GrantPermission,
-    approval_permission="admin.permission_request_approval", execute=_execute_grant,
+    approval_permission="admin.permission_request_approval", execute=_execute_grant, authorize=_authorize_grant,
 ))
 
 

@@ -40,6 +40,7 @@ class Engine:
         self.db = db
         self.url = url
         self.services = services
+        self._dummy: str | None = None
 
     @classmethod
     async def open(
@@ -122,8 +123,11 @@ class Engine:
         now = self.clock.now()
         if row is not None and row.locked_until is not None and row.locked_until > now:
             raise AccountLocked(_locked_sentence(row.locked_until))
-        # Hash verification is slow on purpose; it runs outside any transaction.
-        ok = row is not None and passwords.verify(self.services.hasher, row.password_hash, password)
+        # Hash verification is slow on purpose; it runs outside any transaction.  An
+        # unknown username is checked against a dummy hash so the answer takes as long
+        # as for a real one and timing does not reveal which usernames exist.
+        stored = row.password_hash if row is not None else self._dummy_hash()
+        ok = passwords.verify(self.services.hasher, stored, password) and row is not None
         if row is None:
             # Still audited, still a uniform answer: the console does not reveal which
             # usernames exist.
@@ -200,6 +204,11 @@ class Engine:
                 update(operators).where(operators.c.id == row.id).values(password_hash=new_hash, password_changed_at=uow.now)
             )
             uow.record("operator.change_password", "operator", session.username, None, {"password_changed_at": uow.now})
+
+    def _dummy_hash(self) -> str:
+        if self._dummy is None:
+            self._dummy = self.services.hasher.hash("not-a-password-of-anyone")
+        return self._dummy
 
     async def _operator_by_name(self, username: str) -> Any:
         async with self.db.connect() as conn:

@@ -36,6 +36,9 @@ class ApprovalKind:
     execute: Executor
     """Runs the stored command for the checker (given the item being approved);
     returns what happened, for the record."""
+    authorize: Callable[[UnitOfWork, Any], Awaitable[None]] | None = None
+    """Extra checks on the checker for this item, beyond the approval permission
+    (raise PermissionDenied); run before anything is decided."""
 
 
 KINDS: dict[str, ApprovalKind] = {}
@@ -131,6 +134,7 @@ async def _decide(uow: UnitOfWork, approval_id: int, approve: bool, reason: str 
     me = uow.actor.operator_id
     if item.maker_id == me:
         raise MakerCheckerViolation(f"You submitted {item.ref}; another operator must decide it.")
+    command = kind.payload.model_validate_json(json.dumps(item.payload))
     changed = await uow.conn.execute(
         update(approvals)
         .where(and_(approvals.c.id == approval_id, approvals.c.status == "PENDING", approvals.c.maker_id != me))
@@ -142,9 +146,12 @@ async def _decide(uow: UnitOfWork, approval_id: int, approve: bool, reason: str 
             f"{now.ref} was already decided: {now.status.lower()} by {now.checker} "
             f"at {now.decided_at:%Y-%m-%d %H:%M:%S} UTC."
         )
+    if approve and kind.authorize is not None:
+        # After the guarded UPDATE so a lost race reads "already decided"; a refusal
+        # here rolls the decision back with the rest of the transaction.
+        await kind.authorize(uow, command)
     status, outcome = ("APPROVED", None) if approve else ("REJECTED", None)
     if approve:
-        command = kind.payload.model_validate_json(json.dumps(item.payload))
         queued = len(uow._audit)
         try:
             async with uow.conn.begin_nested():

@@ -120,7 +120,7 @@ class VerifyReport:
         return f"Audit chain broken at record #{self.first_broken_seq}: {self.problem}"
 
 
-async def _stream(conn: AsyncConnection, batch: int) -> AsyncIterator[dict[str, Any]]:
+async def _stream(conn: AsyncConnection, batch: int, upto: int) -> AsyncIterator[dict[str, Any]]:
     last = 0
     cols = [audit_log.c[name] for name in (
         "seq", "at", "operator_id", "operator", "action", "target_type", "target_id",
@@ -128,7 +128,7 @@ async def _stream(conn: AsyncConnection, batch: int) -> AsyncIterator[dict[str, 
     )]
     while True:
         rows = (
-            await conn.execute(select(*cols).where(audit_log.c.seq > last).order_by(audit_log.c.seq).limit(batch))
+            await conn.execute(select(*cols).where(audit_log.c.seq > last, audit_log.c.seq <= upto).order_by(audit_log.c.seq).limit(batch))
         ).mappings().all()
         if not rows:
             return
@@ -138,9 +138,14 @@ async def _stream(conn: AsyncConnection, batch: int) -> AsyncIterator[dict[str, 
 
 
 async def verify(conn: AsyncConnection, *, batch: int = 20_000) -> VerifyReport:
-    """Walk the chain in sequence order, in pages, and report the first broken link."""
+    """Walk the chain in sequence order, in pages, and report the first broken link.
+
+    The head is read first and only records up to it are checked, so appends committed
+    while verification runs (other consoles keep working) are not mistaken for damage.
+    """
+    head = (await conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1))).one()
     expected_seq, prev, checked = 1, GENESIS_HASH, 0
-    async for row in _stream(conn, batch):
+    async for row in _stream(conn, batch, head.seq):
         seq = row["seq"]
         if seq != expected_seq:
             missing = f"#{expected_seq}" if seq == expected_seq + 1 else f"#{expected_seq}–#{seq - 1}"
@@ -154,7 +159,6 @@ async def verify(conn: AsyncConnection, *, batch: int = 20_000) -> VerifyReport:
         prev = row["hash"]
         checked += 1
         expected_seq += 1
-    head = (await conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1))).one()
     if head.seq != checked or head.hash != prev:
         return VerifyReport(
             False, checked, checked + 1,

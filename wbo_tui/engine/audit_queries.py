@@ -67,7 +67,10 @@ async def query_audit_log(uow: UnitOfWork, q: QueryAuditLog) -> AuditPage:
         )).all())
         has_newer = len(rows) > q.page_size
         rows = list(reversed(rows[: q.page_size]))
-        has_older = True
+        anchor = rows[-1].seq if rows else q.newer_than + 1
+        has_older = (await uow.conn.execute(
+            base.with_only_columns(audit_log.c.seq).where(audit_log.c.seq < anchor).limit(1)
+        )).first() is not None
     else:
         stmt = base
         if q.older_than is not None:
@@ -76,8 +79,6 @@ async def query_audit_log(uow: UnitOfWork, q: QueryAuditLog) -> AuditPage:
         has_older = len(rows) > q.page_size
         rows = rows[: q.page_size]
         has_newer = q.older_than is not None
-    if q.newer_than is not None and not rows:
-        has_older = False
     return AuditPage(records=tuple(_dto(r) for r in rows), has_older=has_older, has_newer=has_newer)
 
 

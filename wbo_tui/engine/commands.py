@@ -8,9 +8,9 @@ that transaction before the handler runs.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from .uow import UnitOfWork
 
@@ -30,6 +30,10 @@ class Query(BaseModel):
     permission: ClassVar[str | None]
     action: ClassVar[str]
 
+
+# Commands strip surrounding whitespace from text fields, except passwords: what the
+# operator typed is what must later log in.
+Secret = Annotated[str, StringConstraints(strip_whitespace=False)]
 
 Handler = Callable[[UnitOfWork, Any], Awaitable[Any]]
 COMMAND_HANDLERS: dict[type[Command], Handler] = {}

@@ -8,6 +8,7 @@ here relies on the ambient decimal context's rounding.
 from __future__ import annotations
 
 import decimal
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -27,6 +28,10 @@ ROUNDING_MODES: frozenset[str] = frozenset(
 
 # Wide enough for any amount a brokerage holds at 18 decimal places.
 _CONTEXT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, traps=[InvalidOperation])
+
+
+# Plain decimal notation, optionally grouped in thousands: 1234.5, 1,234.5, -0.25.
+_AMOUNT_TEXT = re.compile(r"^-?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
 
 
 def D(value: str | int | Decimal) -> Decimal:
@@ -62,15 +67,14 @@ class Currency:
         Over-precise input is refused rather than rounded: an operator who types
         ``0.001`` HKD has made a mistake we must not paper over.
         """
-        cleaned = text.strip().replace(",", "").replace("_", "")
-        if not cleaned:
+        stripped = text.strip()
+        if not stripped:
             raise ValidationFailed(field, "is required")
-        try:
-            amount = Decimal(cleaned)
-        except InvalidOperation:
-            raise ValidationFailed(field, f"must be a number, not {text.strip()!r}") from None
-        if not amount.is_finite():
-            raise ValidationFailed(field, "must be a finite number")
+        if not _AMOUNT_TEXT.match(stripped):
+            raise ValidationFailed(field, f"must be a plain number such as 1,234.56, not {stripped!r}")
+        amount = Decimal(stripped.replace(",", ""))
+        if amount.is_zero():
+            amount = amount.copy_abs()
         if amount < 0 and not allow_negative:
             raise ValidationFailed(field, "must not be negative")
         self.check_precision(amount, field=field)

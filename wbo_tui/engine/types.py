@@ -33,6 +33,8 @@ class Amount(TypeDecorator[Decimal]):
             raise TypeError(f"Amount columns take Decimal, got {type(value).__name__}: {value!r}")
         if not value.is_finite():
             raise ValueError(f"Amount columns take finite decimals, got {value}")
+        if value.is_zero():
+            value = value.copy_abs()  # -0.00 and 0.00 are one amount; store one form.
         if dialect.name == "postgresql":
             return value
         # Plain notation (no exponent) so the text is readable in the sqlite3 shell.
@@ -41,11 +43,14 @@ class Amount(TypeDecorator[Decimal]):
     def process_result_value(self, value: object, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
-        if isinstance(value, Decimal):
-            return value
         if isinstance(value, str):
-            return Decimal(value)
-        raise TypeError(f"unexpected stored amount {value!r}")
+            value = Decimal(value)
+        if not isinstance(value, Decimal):
+            raise TypeError(f"unexpected stored amount {value!r}")
+        if value.as_tuple().exponent > 0:  # type: ignore[operator]
+            # asyncpg decodes 10000 as Decimal('1E+4'): same value, but not the form stored.
+            value = value.quantize(Decimal(1))
+        return value
 
 
 class UtcDateTime(TypeDecorator[datetime]):
