@@ -12,7 +12,7 @@ from .approvals import ApprovalKind
 from .commands import Command, Query, Secret, handles
 from .dto import ApprovalDTO, OperatorDTO, RoleDTO
 from .errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from .passwords import check_strength
+from .passwords import check_strength, hash_password
 from .permissions import ADMINISTRATION, BY_CODE, CATALOG
 from .schema import operator_permissions, operator_roles, operators, role_permissions, roles
 from .uow import UnitOfWork, effective_permissions
@@ -211,7 +211,7 @@ async def create_operator(uow: UnitOfWork, cmd: CreateOperator) -> OperatorDTO:
         # Roles carry permissions: granting them is administration, not operator upkeep.
         await uow.require(ADMINISTRATION, "create operators with roles")
     check_strength(cmd.password, username=cmd.username, min_length=uow.services.policy.password_min_length)
-    password_hash = uow.services.hasher.hash(cmd.password)
+    password_hash = await hash_password(uow.services.hasher, cmd.password)
     exists = (await uow.conn.execute(select(operators.c.id).where(operators.c.username == cmd.username))).first()
     if exists:
         raise ValidationFailed("Username", f"{cmd.username!r} is already taken")
@@ -269,7 +269,7 @@ async def reset_operator_password(uow: UnitOfWork, cmd: ResetOperatorPassword) -
     check_strength(cmd.new_password, username=cmd.username, min_length=uow.services.policy.password_min_length,
                    field="New password")
     await uow.conn.execute(update(operators).where(operators.c.id == row.id).values(
-        password_hash=uow.services.hasher.hash(cmd.new_password), password_changed_at=uow.now,
+        password_hash=await hash_password(uow.services.hasher, cmd.new_password), password_changed_at=uow.now,
         failed_logins=0, locked_until=None,
     ))
     uow.record("operator.reset_password", "operator", cmd.username, None, {"password_changed_at": uow.now})

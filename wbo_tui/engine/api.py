@@ -126,8 +126,8 @@ class Engine:
         # Hash verification is slow on purpose; it runs outside any transaction.  An
         # unknown username is checked against a dummy hash so the answer takes as long
         # as for a real one and timing does not reveal which usernames exist.
-        stored = row.password_hash if row is not None else self._dummy_hash()
-        ok = passwords.verify(self.services.hasher, stored, password) and row is not None
+        stored = row.password_hash if row is not None else await self._dummy_hash()
+        ok = await passwords.verify(self.services.hasher, stored, password) and row is not None
         if row is None:
             # Still audited, still a uniform answer: the console does not reveal which
             # usernames exist.
@@ -169,7 +169,7 @@ class Engine:
             raise AuthenticationFailed("This operator account is disabled. Ask an administrator.")
         if row.locked_until is not None and row.locked_until > self.clock.now():
             raise AccountLocked(_locked_sentence(row.locked_until))
-        if not passwords.verify(self.services.hasher, row.password_hash, password):
+        if not await passwords.verify(self.services.hasher, row.password_hash, password):
             locked_until = await self._count_failure(row.id, session.username)
             if locked_until is not None:
                 raise AccountLocked(_locked_sentence(locked_until))
@@ -186,7 +186,7 @@ class Engine:
         row = await self._operator_by_name(session.username)
         if row is None:
             raise NotFound("Your operator account no longer exists.")
-        if not passwords.verify(self.services.hasher, row.password_hash, old_password):
+        if not await passwords.verify(self.services.hasher, row.password_hash, old_password):
             locked_until = await self._count_failure(row.id, session.username)
             if locked_until is not None:
                 raise AccountLocked(_locked_sentence(locked_until))
@@ -197,7 +197,7 @@ class Engine:
         )
         if new_password == old_password:
             raise WboError("New password must differ from the current one.")
-        new_hash = self.services.hasher.hash(new_password)
+        new_hash = await passwords.hash_password(self.services.hasher, new_password)
         async with write_unit(self.db, _actor(session), self.services) as uow:
             await uow.require(None)
             await uow.conn.execute(
@@ -205,9 +205,9 @@ class Engine:
             )
             uow.record("operator.change_password", "operator", session.username, None, {"password_changed_at": uow.now})
 
-    def _dummy_hash(self) -> str:
+    async def _dummy_hash(self) -> str:
         if self._dummy is None:
-            self._dummy = self.services.hasher.hash("not-a-password-of-anyone")
+            self._dummy = await passwords.hash_password(self.services.hasher, "not-a-password-of-anyone")
         return self._dummy
 
     async def _operator_by_name(self, username: str) -> Any:

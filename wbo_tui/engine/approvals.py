@@ -16,7 +16,6 @@ from typing import Any
 
 from pydantic import Field, field_validator
 from sqlalchemy import and_, func, insert, select, update
-from sqlalchemy.orm import aliased
 
 from .commands import Command, Query, handles
 from .dto import ApprovalDTO
@@ -78,8 +77,8 @@ async def list_pending_payloads(uow: UnitOfWork, kind: str, maker_id: int) -> li
     return [json.loads(r[0]) for r in rows]
 
 
-_maker = aliased(operators)
-_checker = aliased(operators)
+_maker = operators.alias("maker_op")
+_checker = operators.alias("checker_op")
 
 
 def _select() -> Any:

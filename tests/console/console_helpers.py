@@ -1,0 +1,115 @@
+"""Helpers for the console's pilot and snapshot tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from rich.text import Text
+from sqlalchemy import select
+from textual.content import Content
+from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import DataTable, Input
+
+from wbo_tui.engine import Engine, QueryAuditLog
+from wbo_tui.engine.schema import operators
+from wbo_tui.engine.uow import Actor
+
+START = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+HISTORY_START = datetime(2026, 11, 18, 8, 0, tzinfo=UTC)
+PASSWORDS = {
+    "admin": "Victoria-Peak-1",
+    "maker": "Star-Ferry-22",
+    "checker": "Lantau-Bridge-3",
+    "trader": "Tsim-Sha-Tsui-4",
+    "viewer": "Repulse-Bay-55",
+}
+
+
+async def settle(pilot: Pilot) -> None:
+    """Let messages run and every worker finish (a worker may start another one)."""
+    quiet = 0
+    for _ in range(20):
+        await pilot.pause()
+        busy = [worker for worker in pilot.app.workers if not worker.is_finished]
+        if busy:
+            quiet = 0
+            # Failed workers are part of what some tests check: don't raise here.
+            await asyncio.gather(*(worker.wait() for worker in busy), return_exceptions=True)
+        else:
+            quiet += 1
+            if quiet == 2:
+                return
+
+
+async def wait_until(pilot: Pilot, condition: Callable[[], bool], what: str, attempts: int = 200) -> None:
+    """Pause until ``condition`` holds; fail naming ``what`` if it never does."""
+    for _ in range(attempts):
+        if condition():
+            return
+        await settle(pilot)
+        await pilot.pause(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def wait_for_screen(pilot: Pilot, screen_type: type[Screen]) -> None:
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, screen_type), f"the {screen_type.__name__}")
+
+
+def plain(widget: Widget) -> str:
+    """The text a Static (or Label) shows."""
+    content = getattr(widget, "content", None)
+    if isinstance(content, (Text, Content)):
+        return content.plain
+    return str(content)
+
+
+def screen_text(pilot: Pilot, selector: str) -> str:
+    return plain(pilot.app.screen.query_one(selector))
+
+
+async def type_into(pilot: Pilot, selector: str, text: str, *, keys: bool = False) -> None:
+    """Focus a field and fill it: by setting its value, or key by key with ``keys``."""
+    field = pilot.app.screen.query_one(selector, Input)
+    field.focus()
+    field.value = "" if keys else text
+    await pilot.pause()
+    if keys and text:
+        await pilot.press(*text)
+
+
+def table_column(table: DataTable, index: int) -> list[str]:
+    return [str(table.get_row_at(row)[index]) for row in range(table.row_count)]
+
+
+async def login(pilot: Pilot, username: str, password: str | None = None) -> None:
+    from wbo_tui.screens.login import LoginScreen
+
+    await wait_for_screen(pilot, LoginScreen)
+    await type_into(pilot, "#username", username)
+    await pilot.press("enter")
+    await type_into(pilot, "#password", PASSWORDS.get(username, "") if password is None else password)
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+def no_blink(pilot: Pilot) -> None:
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+
+
+SYSTEM = Actor.system("test")
+
+
+async def last_actions(engine: Engine, n: int = 3) -> list[str]:
+    """The newest ``n`` audit actions, newest first."""
+    page = await engine.query(SYSTEM, QueryAuditLog(page_size=n))
+    return [record.action for record in page.records]
+
+
+async def operator_row(engine: Engine, username: str):  # noqa: ANN201
+    async with engine.db.connect() as conn:
+        return (await conn.execute(select(operators).where(operators.c.username == username))).one()

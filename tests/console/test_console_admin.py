@@ -1,0 +1,247 @@
+"""The Admin area for an administrator: operators, roles, deciding permission requests."""
+
+from __future__ import annotations
+
+from console_helpers import (
+    PASSWORDS,
+    login,
+    operator_row,
+    plain,
+    screen_text,
+    settle,
+    table_column,
+    type_into,
+    wait_for_screen,
+)
+from textual.widgets import DataTable, SelectionList
+
+from wbo_tui.engine import ListRoles, MySubmissions, RequestPermission
+from wbo_tui.screens.admin_operators import OperatorsPane
+from wbo_tui.screens.admin_requests import RequestsPane
+from wbo_tui.screens.admin_roles import RolesPane
+from wbo_tui.screens.forms import ConfirmScreen
+from wbo_tui.screens.operator_forms import CreateOperatorScreen, ResetPasswordScreen, SetRolesScreen
+from wbo_tui.screens.reject import RejectScreen
+from wbo_tui.screens.role_forms import CreateRoleScreen, RolePermissionsScreen
+from wbo_tui.screens.shell import ShellScreen
+
+
+async def open_admin(pilot, *tab_steps: str) -> None:  # noqa: ANN001
+    await login(pilot, "admin")
+    await pilot.press("5", *tab_steps)
+    await settle(pilot)
+
+
+def select_row(pane, key: str) -> None:  # noqa: ANN001
+    table = pane.query_one(DataTable)
+    table.move_cursor(row=table.get_row_index(key))
+
+
+async def test_admin_creates_an_operator_who_can_then_log_in(make_app, engine) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_admin(pilot)
+        pane = app.screen.query_one(OperatorsPane)
+        await pilot.press("n")
+        await wait_for_screen(pilot, CreateOperatorScreen)
+        await type_into(pilot, "#new-username", "J Doe")
+        await pilot.click("#submit")
+        await settle(pilot)
+        assert screen_text(pilot, "#form-error").startswith("Username must be 3–32 characters")
+
+        await type_into(pilot, "#new-username", "jdoe")
+        await type_into(pilot, "#new-display-name", "Jo Doe")
+        await type_into(pilot, "#new-password", "Central-Pier-77")
+        await type_into(pilot, "#new-password-confirm", "Central-Pier-78")
+        await pilot.click("#submit")
+        await settle(pilot)
+        assert screen_text(pilot, "#form-error") == "Confirmation does not match the new password."
+
+        await type_into(pilot, "#new-password-confirm", "Central-Pier-77")
+        roles = app.screen.query_one("#new-roles", SelectionList)
+        roles.select("viewer")
+        await pilot.click("#submit")
+        await wait_for_screen(pilot, ShellScreen)
+        await settle(pilot)
+        assert "jdoe" in table_column(pane.query_one(DataTable), 0)
+        assert pane.selected_key == "jdoe"
+        assert "Jo Doe (jdoe): enabled." in plain(pane.query_one(".pane-detail"))
+
+    session = await engine.login("jdoe", "Central-Pier-77")
+    assert session.display_name == "Jo Doe"
+    assert session.can("RiskWarningReadOnly")  # from the viewer role
+
+
+async def test_disabling_an_operator_asks_first_and_then_disables(make_app, engine) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_admin(pilot)
+        pane = app.screen.query_one(OperatorsPane)
+        # Your own account: disabling does not apply, so the key is disabled.
+        assert pane.selected_key == "admin"
+        assert app.screen.active_bindings["d"].enabled is False
+        assert app.screen.active_bindings["e"].enabled is False
+
+        select_row(pane, "maker")
+        await settle(pilot)
+        assert app.screen.active_bindings["d"].enabled is True
+        await pilot.press("d")
+        await wait_for_screen(pilot, ConfirmScreen)
+        assert "Mei Maker (maker) can no longer log in." in screen_text(pilot, "#confirm-consequences")
+        await pilot.press("enter")  # focus starts on Cancel: a stray Enter changes nothing
+        await wait_for_screen(pilot, ShellScreen)
+        assert (await operator_row(engine, "maker")).enabled is True
+
+        await pilot.press("d")
+        await wait_for_screen(pilot, ConfirmScreen)
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert pane.items["maker"].enabled is False
+        assert str(pane.query_one(DataTable).get_row("maker")[2]) == "disabled"
+        assert app.screen.active_bindings["e"].enabled is True
+    assert (await operator_row(engine, "maker")).enabled is False
+    assert "disabled" in (await _login_refusal(engine, "maker"))
+
+
+async def _login_refusal(engine, username: str) -> str:  # noqa: ANN001
+    try:
+        await engine.login(username, PASSWORDS[username])
+    except Exception as error:  # noqa: BLE001
+        return str(error)
+    return ""
+
+
+async def test_unlock_and_reset_password(make_app, engine) -> None:
+    for attempt in range(5):
+        await _login_refusal_with(engine, "viewer", f"wrong-{attempt}")
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_admin(pilot)
+        pane = app.screen.query_one(OperatorsPane)
+        assert str(pane.query_one(DataTable).get_row("viewer")[2]) == "locked until 09:45 UTC"
+        select_row(pane, "viewer")
+        await settle(pilot)
+        await pilot.press("u")
+        await settle(pilot)
+        assert str(pane.query_one(DataTable).get_row("viewer")[2]) == "enabled"
+
+        await pilot.press("p")
+        await wait_for_screen(pilot, ResetPasswordScreen)
+        await type_into(pilot, "#reset-password", "short")
+        await type_into(pilot, "#reset-password-confirm", "short")
+        await pilot.click("#submit")
+        await settle(pilot)
+        assert screen_text(pilot, "#form-error") == "New password must be at least 10 characters long."
+        await type_into(pilot, "#reset-password", "Deep-Water-Bay-9")
+        await type_into(pilot, "#reset-password-confirm", "Deep-Water-Bay-9")
+        await pilot.click("#submit")
+        await wait_for_screen(pilot, ShellScreen)
+    assert (await engine.login("viewer", "Deep-Water-Bay-9")).username == "viewer"
+
+
+async def _login_refusal_with(engine, username: str, password: str) -> None:  # noqa: ANN001
+    try:
+        await engine.login(username, password)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+async def test_unlock_key_is_disabled_for_an_account_that_is_not_locked(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_admin(pilot)
+        select_row(app.screen.query_one(OperatorsPane), "checker")
+        await settle(pilot)
+        assert app.screen.active_bindings["u"].enabled is False
+        assert app.screen.active_bindings["p"].enabled is True
+
+
+async def test_rejecting_a_request_needs_a_reason_and_states_the_outcome(make_app, engine) -> None:
+    maker = await engine.login("maker", PASSWORDS["maker"])
+    await engine.execute(maker, RequestPermission(permission_code="RiskWarningFull", reason="Cover for Tom"))
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_admin(pilot, "right_square_bracket", "right_square_bracket")
+        pane = app.screen.query_one(RequestsPane)
+        assert pane.query_one(DataTable).row_count == 1
+        await pilot.press("x")
+        await wait_for_screen(pilot, RejectScreen)
+        consequences = screen_text(pilot, "#reject-consequences")
+        assert "maker is not granted RiskWarningFull" in consequences
+        await pilot.click("#submit")
+        await settle(pilot)
+        assert screen_text(pilot, "#form-error") == "Reason is required when rejecting."
+        await type_into(pilot, "#reject-reason", "Tom is back on Monday")
+        await pilot.press("enter")
+        await wait_for_screen(pilot, ShellScreen)
+        await settle(pilot)
+        assert pane.query_one(DataTable).row_count == 0
+    [decided] = await engine.query(maker, MySubmissions())
+    assert decided.status == "REJECTED" and decided.reason == "Tom is back on Monday"
+    assert not (await engine.refresh_session(maker)).can("RiskWarningFull")
+
+
+async def test_editing_a_role_shows_the_change_and_saves_it(make_app, engine) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_admin(pilot, "right_square_bracket")
+        pane = app.screen.query_one(RolesPane)
+        select_row(pane, "viewer")
+        await settle(pilot)
+        await pilot.press("e")
+        await wait_for_screen(pilot, RolePermissionsScreen)
+        permissions = app.screen.query_one("#role-permissions", SelectionList)
+        permissions.select("admin.audit_log_inquiry")
+        permissions.deselect("RiskWarningReadOnly")
+        await settle(pilot)
+        change = screen_text(pilot, "#permissions-change")
+        assert change == "Grants: admin.audit_log_inquiry\nRevokes: RiskWarningReadOnly"
+        await pilot.click("#submit")
+        await wait_for_screen(pilot, ShellScreen)
+        await settle(pilot)
+        assert "admin.audit_log_inquiry" in plain(pane.query_one(".pane-detail"))
+    admin = await engine.login("admin", PASSWORDS["admin"])
+    viewer = {role.name: role for role in await engine.query(admin, ListRoles())}["viewer"]
+    assert "admin.audit_log_inquiry" in viewer.permissions
+    assert "RiskWarningReadOnly" not in viewer.permissions
+
+
+async def test_setting_an_operators_roles(make_app, engine) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_admin(pilot)
+        pane = app.screen.query_one(OperatorsPane)
+        select_row(pane, "trader")
+        await settle(pilot)
+        await pilot.press("o")
+        await wait_for_screen(pilot, SetRolesScreen)
+        roles = app.screen.query_one("#operator-roles", SelectionList)
+        roles.select("viewer")
+        roles.deselect("trader")
+        await settle(pilot)
+        assert screen_text(pilot, "#roles-change") == "This adds viewer and removes trader."
+        await pilot.click("#submit")
+        await wait_for_screen(pilot, ShellScreen)
+        await settle(pilot)
+        assert str(pane.query_one(DataTable).get_row("trader")[3]) == "viewer"
+    trader = await engine.login("trader", PASSWORDS["trader"])
+    assert trader.can("RiskWarningReadOnly") and not trader.can("RiskWarningFull")
+
+
+async def test_creating_a_role_from_the_catalog(make_app, engine) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_admin(pilot, "right_square_bracket")
+        pane = app.screen.query_one(RolesPane)
+        await pilot.press("n")
+        await wait_for_screen(pilot, CreateRoleScreen)
+        await type_into(pilot, "#role-name", "auditor")
+        await type_into(pilot, "#role-description", "Reads the audit log")
+        app.screen.query_one("#role-permissions", SelectionList).select("admin.audit_log_inquiry")
+        await pilot.click("#submit")
+        await wait_for_screen(pilot, ShellScreen)
+        await settle(pilot)
+        assert "auditor" in table_column(pane.query_one(DataTable), 0)
+    admin = await engine.login("admin", PASSWORDS["admin"])
+    auditor = {role.name: role for role in await engine.query(admin, ListRoles())}["auditor"]
+    assert auditor.permissions == ("admin.audit_log_inquiry",) and auditor.description == "Reads the audit log"

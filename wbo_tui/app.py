@@ -1,0 +1,326 @@
+"""The WBO Console app: opens the engine, holds the operator's session, locks when idle.
+
+Screens never touch the database; they call the engine in workers (see
+``widgets/engine_workers.py``) and render the DTOs it returns.  The app owns what spans
+screens: the engine, the session, the idle lock, the one error reporter and the
+command palette's console commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from rich.text import Text
+from textual import events, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from wbo_tui.config import Settings
+from wbo_tui.engine import (
+    AccountLocked,
+    ApprovalDTO,
+    Engine,
+    NotAuthenticated,
+    PermissionDenied,
+    SessionInfo,
+    WboError,
+)
+from wbo_tui.engine.clock import Clock, IdGenerator
+from wbo_tui.screens.change_password import ChangePasswordScreen
+from wbo_tui.screens.help import HelpScreen
+from wbo_tui.screens.lock import LockScreen
+from wbo_tui.screens.login import LoginScreen
+from wbo_tui.screens.permission_request import PermissionRequestScreen
+from wbo_tui.screens.shell import ShellScreen
+from wbo_tui.screens.startup_error import StartupErrorScreen
+from wbo_tui.widgets.engine_workers import EngineWorkers
+
+log = logging.getLogger("wbo_tui.console")
+
+_own_log_handler: logging.FileHandler | None = None
+
+
+def configure_log_file() -> Path:
+    """Send the console's log (tracebacks included) to a file, never to the terminal.
+
+    A file handler someone else put on the ``wbo_tui`` logger (the CLI) wins; otherwise
+    the file is ``$WBO_LOG_FILE`` or ``$XDG_STATE_HOME/wbo-tui/console.log``.
+    """
+    global _own_log_handler
+    logger = logging.getLogger("wbo_tui")
+    for handler in logger.handlers:
+        if isinstance(handler, logging.FileHandler) and handler is not _own_log_handler:
+            return Path(handler.baseFilename)
+    state_home = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    path = Path(os.environ.get("WBO_LOG_FILE") or state_home / "wbo-tui" / "console.log")
+    if _own_log_handler is not None:
+        if Path(_own_log_handler.baseFilename) == path.resolve():
+            return path
+        logger.removeHandler(_own_log_handler)
+        _own_log_handler.close()
+        _own_log_handler = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+    except OSError:
+        path = Path(tempfile.gettempdir()) / "wbo-tui-console.log"
+        handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+    _own_log_handler = handler
+    return path
+
+
+class WboApp(EngineWorkers, App[None]):
+    """The console.  ``WboApp(settings).run()``; tests inject clock, ids and a fast hasher."""
+
+    TITLE = "WBO Console"
+    CSS_PATH = "app.tcss"
+    BINDINGS = [Binding("f1", "help", "Help", show=False, id="help")]
+
+    # How often the idle lock compares the time since the last input with the limit.
+    IDLE_CHECK_INTERVAL_S = 0.5
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        ids: IdGenerator | None = None,
+        hasher: PasswordHasher | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self._clock = clock
+        self._ids = ids
+        self._hasher = hasher
+        self.engine: Engine | None = None
+        self.session: SessionInfo | None = None
+        # Seconds from a monotonic source; tests replace it (before run_test) to move idle time.
+        self.idle_clock: Callable[[], float] = time.monotonic
+        self._last_input_s = 0.0
+        self._locked = False
+        self.log_path = configure_log_file()
+
+    # --- start and stop ---------------------------------------------------------------
+
+    async def on_mount(self) -> None:
+        self._last_input_s = self.idle_clock()
+        self.set_interval(self.IDLE_CHECK_INTERVAL_S, self._check_idle)
+        try:
+            self.engine = await Engine.open(
+                self.settings.db_url, clock=self._clock, ids=self._ids, hasher=self._hasher,
+                policy=self.settings.security_policy(),
+            )
+        except WboError as error:
+            await self.push_screen(StartupErrorScreen(str(error)))
+            return
+        except Exception as error:  # noqa: BLE001 - shown as a sentence, logged in full
+            log.error("Could not open the database %s", self.settings.db_url, exc_info=error)
+            await self.push_screen(StartupErrorScreen(
+                f"The console could not open its database ({type(error).__name__}); "
+                f"see the log file {self.log_path}."
+            ))
+            return
+        await self.push_screen(LoginScreen())
+
+    async def on_unmount(self) -> None:
+        if self.engine is not None:
+            await self.engine.close()
+            self.engine = None
+
+    async def action_quit(self) -> None:
+        """Quit, recording the logout first when someone is logged in."""
+        if self.session is not None and self.engine is not None:
+            try:
+                await self.engine.logout(self.session)
+            except Exception as error:  # noqa: BLE001 - quitting must not fail
+                log.warning("Logout on quit failed", exc_info=error)
+            self.session = None
+        self.exit()
+
+    # --- session ----------------------------------------------------------------------
+
+    def begin_session(self, session: SessionInfo) -> None:
+        """Called by the login screen once the engine accepted the password."""
+        self.session = session
+        self._locked = False
+        self._last_input_s = self.idle_clock()
+        self._show_only(ShellScreen())
+
+    async def fresh_session(self) -> SessionInfo:
+        """Re-read the operator's permissions, so a grant takes effect without a restart."""
+        session, engine = self.session, self.engine
+        if session is None or engine is None:
+            raise NotAuthenticated("You are logged out.")
+        refreshed = await engine.refresh_session(session)
+        if self.session is session:  # Drop the result if the operator logged out meanwhile.
+            self.session = refreshed
+        return refreshed
+
+    def end_session(self, message: str | None = None) -> None:
+        """Log out (audited) and return to the login screen, showing ``message`` there."""
+        self._end_session(message)
+
+    @work(group="session", exit_on_error=False)
+    async def _end_session(self, message: str | None) -> None:
+        session, self.session, self._locked = self.session, None, False
+        if session is not None and self.engine is not None:
+            try:
+                await self.engine.logout(session)
+            except Exception as error:  # noqa: BLE001 - the operator leaves either way
+                log.warning("Logout of %s was not recorded", session.username, exc_info=error)
+        self._show_only(LoginScreen(message=message))
+
+    @work(group="screens", exit_on_error=False)
+    async def _show_only(self, screen: Screen) -> None:
+        """Make ``screen`` the only one above Textual's default screen: whatever was
+        open (a lock, a modal, help) goes, so nothing of the previous state lingers."""
+        while len(self.screen_stack) > 2:
+            await self.pop_screen()
+        if len(self.screen_stack) == 2:
+            await self.switch_screen(screen)
+        else:
+            await self.push_screen(screen)
+
+    # --- idle lock ----------------------------------------------------------------------
+
+    async def on_event(self, event: events.Event) -> None:
+        # Every key and mouse event from the terminal passes here once before Textual
+        # routes it, so this is the one place that sees all operator input.
+        if isinstance(event, (events.Key, events.MouseEvent)) and not event.is_forwarded:
+            self._last_input_s = self.idle_clock()
+        await super().on_event(event)
+
+    def _check_idle(self) -> None:
+        if self.session is None or self._locked:
+            return
+        if self.idle_clock() - self._last_input_s >= self.settings.idle_lock_s:
+            self.lock_console()
+
+    def lock_console(self) -> None:
+        if self.session is None or self._locked:
+            return
+        self._locked = True
+        self.push_screen(LockScreen(self.session), callback=self._on_unlocked)
+
+    def _on_unlocked(self, _result: object) -> None:
+        self._locked = False
+        self._last_input_s = self.idle_clock()
+
+    @property
+    def locked(self) -> bool:
+        return self._locked
+
+    # --- errors -------------------------------------------------------------------------
+
+    def report_error(self, error: BaseException) -> None:
+        """The one place a failed engine call becomes something the operator reads."""
+        if isinstance(error, PermissionDenied):
+            self.offer_permission_request(error)
+        elif isinstance(error, (NotAuthenticated, AccountLocked)) and self.session is not None:
+            self.end_session(str(error))
+        elif isinstance(error, WboError):
+            self.notify(str(error), title="Not done", severity="error", markup=False)
+        else:
+            log.error("Internal error", exc_info=error)
+            self.notify(
+                f"Internal error ({type(error).__name__}), see the log file {self.log_path}.",
+                title="Internal error", severity="error", markup=False,
+            )
+
+    def offer_permission_request(self, error: PermissionDenied) -> None:
+        if any(isinstance(screen, PermissionRequestScreen) for screen in self.screen_stack):
+            return
+        self.push_screen(PermissionRequestScreen(error), callback=self._request_filed)
+
+    def _request_filed(self, approval: ApprovalDTO | None) -> None:
+        if approval is None:
+            return
+        code = approval.payload.get("permission_code", "the permission")
+        self.notify(
+            f"Request {approval.ref} for {code} filed. An administrator decides it; "
+            "follow it under Admin (5), My submissions. Press F5 once it is approved.",
+            title="Permission request filed", markup=False, timeout=10,
+        )
+
+    def _handle_exception(self, error: Exception) -> None:
+        log.critical("Unhandled error; the console stops", exc_info=error)
+        super()._handle_exception(error)
+
+    def _fatal_error(self) -> None:
+        # Textual would print a traceback with local variables (passwords among them) to
+        # the terminal.  The operator gets one sentence; the traceback is in the log.
+        self.bell()
+        self._exit_renderables.append(
+            Text(f"WBO Console stopped after an internal error; see the log file {self.log_path}.")
+        )
+        self._close_messages_no_wait()
+
+    # --- help and commands --------------------------------------------------------------
+
+    def action_help(self) -> None:
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            return
+        title, description = _help_text(screen)
+        keys = []
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            # Textual's own hidden keys (cursor movement and the like) would drown the
+            # console's; the console's bindings all carry an id.
+            if binding.system or not binding.description or not (binding.show or binding.id):
+                continue
+            keys.append((self.get_key_display(binding), binding.description, active.enabled))
+        keys.append((self.get_key_display(Binding(self.COMMAND_PALETTE_BINDING, "")), "Command palette", True))
+        self.push_screen(HelpScreen(title, description, keys))
+
+    def action_change_password(self) -> None:
+        if self.session is not None and not isinstance(self.screen, ChangePasswordScreen):
+            self.push_screen(ChangePasswordScreen(), callback=self._password_changed)
+
+    def _password_changed(self, changed: bool | None) -> None:
+        if changed:
+            self.notify("Password changed. Use the new one from your next login.", markup=False)
+
+    def action_logout(self) -> None:
+        if self.session is not None:
+            self.end_session("You logged out.")
+
+    def action_lock(self) -> None:
+        self.lock_console()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        if self._locked:
+            # Behind the lock only leaving is on offer: no areas, themes or screenshots.
+            yield SystemCommand("Log out", "End your session and return to the login screen", self.action_logout)
+            yield SystemCommand("Quit", "Log out and quit the console", self.action_quit)
+            return
+        if isinstance(screen, ShellScreen):
+            for area_id, title in screen.AREAS:
+                yield SystemCommand(
+                    f"Go to {title}", f"Show the {title} area", lambda a=area_id: screen.action_show_area(a)
+                )
+            yield SystemCommand("Refresh", "Re-read your permissions and reload this area", screen.action_refresh)
+        if self.session is not None:
+            yield SystemCommand("Change password", "Change your own password", self.action_change_password)
+            yield SystemCommand("Lock console", "Lock now; your password unlocks it", self.action_lock)
+            yield SystemCommand("Log out", "End your session and return to the login screen", self.action_logout)
+        yield SystemCommand("Help", "Describe this screen and its keys", self.action_help)
+        yield from super().get_system_commands(screen)
+
+
+def _help_text(screen: Screen) -> tuple[str, str]:
+    describe = getattr(screen, "help_text", None)
+    if callable(describe):
+        return describe()
+    return (screen.__class__.__name__, getattr(screen, "HELP", "") or "")

@@ -1,0 +1,64 @@
+"""Admin › Roles: named sets of permissions; create a role, edit a role's permissions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Static
+
+from wbo_tui.engine import ListRoles, RoleDTO
+
+from .pane import TablePane
+from .role_forms import CreateRoleScreen, RolePermissionsScreen
+
+
+class RolesPane(TablePane):
+    COLUMNS = ("Role", "Description", "Permissions", "Members")
+    EMPTY = "No roles."
+    HELP = (
+        "Roles grant permissions to every operator who has them. n creates a role; e edits "
+        "the selected role's permissions from the catalog. The line below the table lists "
+        "the selected role's permissions."
+    )
+    BINDINGS = [
+        Binding("n", "new", "New role", id="role-new"),
+        Binding("e", "edit", "Edit permissions", id="role-edit"),
+    ]
+    ROW_ACTIONS = frozenset({"edit"})
+
+    def compose_detail(self) -> ComposeResult:
+        yield Static("", classes="pane-detail", markup=False)
+
+    async def fetch(self) -> Sequence[RoleDTO]:
+        engine, session = self.wbo.engine, self.wbo.session
+        assert engine is not None and session is not None
+        return await engine.query(session, ListRoles())
+
+    def row_key(self, item: RoleDTO) -> str:
+        return item.name
+
+    def row_cells(self, role: RoleDTO) -> Sequence[object]:
+        return (role.name, role.description, len(role.permissions), role.member_count)
+
+    def status_text(self, items: Sequence[Any]) -> str:
+        return f"{len(items)} roles."
+
+    def show_detail(self, role: RoleDTO | None) -> None:
+        text = ""
+        if role is not None:
+            text = f"{role.name}: " + (", ".join(role.permissions) or "no permissions")
+        self.query_one(".pane-detail", Static).update(text)
+
+    def action_new(self) -> None:
+        self.app.push_screen(CreateRoleScreen(), callback=self._done)
+
+    def action_edit(self) -> None:
+        self.app.push_screen(RolePermissionsScreen(self.selected), callback=self._done)
+
+    def _done(self, message: str | None) -> None:
+        if message:
+            self.app.notify(message, markup=False)
+            self.load()

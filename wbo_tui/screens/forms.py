@@ -1,0 +1,168 @@
+"""Modal building blocks: a form that runs its own engine call, and a confirmation.
+
+A form stays open while its command runs and shows a refusal next to its fields, so the
+operator corrects the input instead of starting over.  Only a permission denial, an
+ended session or an internal error leave the form to the app's one reporter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Generic, TypeVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Button, Input, Label, Static
+from textual.worker import Worker
+
+from wbo_tui.engine import AccountLocked, NotAuthenticated, PermissionDenied, SessionInfo, ValidationFailed, WboError
+from wbo_tui.engine.api import Engine
+from wbo_tui.widgets.engine_workers import EngineWorkers
+
+from .dismissal import DismissWhenActive
+
+R = TypeVar("R")
+
+
+class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], Generic[R]):
+    """Subclasses yield their fields from ``compose_fields`` and implement ``perform``."""
+
+    CSS_PATH = "modals.tcss"
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="form-cancel")]
+    HELP = (
+        "Fill in the fields. Enter moves to the next field and, in the last one, submits; "
+        "space toggles an entry in a list; Escape cancels and changes nothing. The engine "
+        "checks every field and its refusal is shown above the buttons."
+    )
+    FORM_TITLE = ""
+    SUBMIT_LABEL = "Save"
+    SUBMIT_VARIANT = "primary"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal-box"):
+            yield Static(self.FORM_TITLE, classes="modal-title", markup=False)
+            with VerticalScroll(classes="form-fields"):
+                yield from self.compose_fields()
+            yield Static("", id="form-error", classes="form-error", markup=False)
+            with Horizontal(classes="modal-buttons"):
+                yield Button(self.SUBMIT_LABEL, id="submit", variant=self.SUBMIT_VARIANT)  # type: ignore[arg-type]
+                yield Button("Cancel", id="cancel")
+
+    def compose_fields(self) -> Iterable[Widget]:
+        raise NotImplementedError
+
+    def help_text(self) -> tuple[str, str]:
+        return (self.FORM_TITLE, self.HELP or "")
+
+    async def perform(self, engine: Engine, session: SessionInfo) -> R:
+        """Build the command from the fields and run it; return what to dismiss with."""
+        raise NotImplementedError
+
+    def on_mount(self) -> None:
+        first = next(iter(self.query(Input)), None)
+        if first is not None:
+            first.focus()
+
+    def value(self, selector: str) -> str:
+        return self.query_one(selector, Input).value
+
+    def show_error(self, text: str) -> None:
+        self.query_one("#form-error", Static).update(text)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        # Enter moves to the next field; Enter in the last field submits.
+        event.stop()
+        inputs = list(self.query(Input))
+        if inputs and event.input is not inputs[-1]:
+            inputs[inputs.index(event.input) + 1].focus()
+        else:
+            self.submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "submit":
+            self.submit()
+        elif event.button.id == "cancel":
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def submit(self) -> None:
+        button = self.query_one("#submit", Button)
+        if button.disabled:
+            return
+        button.disabled = True
+        self.show_error("")
+        self._perform()
+
+    @work(exclusive=True, group="form", exit_on_error=False)
+    async def _perform(self) -> None:
+        engine, session = self.wbo.engine, self.wbo.session
+        if engine is None or session is None:
+            raise NotAuthenticated("You are logged out.")
+        result = await self.perform(engine, session)
+        self.dismiss_when_active(result)
+
+    def handle_engine_error(self, worker: Worker, error: Exception) -> bool:
+        self.query_one("#submit", Button).disabled = False
+        if isinstance(error, (PermissionDenied, NotAuthenticated, AccountLocked)) or not isinstance(error, WboError):
+            self.show_error("")
+            return False
+        self.show_error(str(error))
+        return True
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """States exactly what will happen; nothing happens unless the operator confirms."""
+
+    CSS_PATH = "modals.tcss"
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm-cancel")]
+    HELP = "Read what will happen. The confirm button does it; Cancel or Escape changes nothing."
+
+    def __init__(self, title: str, consequences: list[str], confirm_label: str, *, danger: bool = True) -> None:
+        super().__init__()
+        self._title = title
+        self._consequences = consequences
+        self._confirm_label = confirm_label
+        self._danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal-box"):
+            yield Static(self._title, classes="modal-title", markup=False)
+            yield Static("What will happen:", classes="modal-subtitle")
+            yield Static("\n".join(f"• {line}" for line in self._consequences), id="confirm-consequences",
+                         markup=False)
+            with Horizontal(classes="modal-buttons"):
+                yield Button(self._confirm_label, id="confirm", variant="error" if self._danger else "primary")
+                yield Button("Cancel", id="cancel")
+
+    def help_text(self) -> tuple[str, str]:
+        return (self._title, self.HELP or "")
+
+    def on_mount(self) -> None:
+        # The safe choice has focus, so a stray Enter never confirms.
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "confirm")
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+def labelled(label: str, widget: Widget) -> Iterable[Widget]:
+    """A field label followed by its widget."""
+    yield Label(label, classes="field-label")
+    yield widget
+
+
+def confirmation_matches(new: str, confirm: str) -> None:
+    if new != confirm:
+        raise ValidationFailed("Confirmation", "does not match the new password")
+

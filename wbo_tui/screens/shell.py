@@ -1,0 +1,106 @@
+"""The shell: header, one area per module, footer.  Shown right after login.
+
+Composing the shell does no I/O and mounts only the first area; the others (and their
+modules) are mounted the first time they are shown, and each area loads its data in
+workers when it is entered.  So the shell is on screen at once after the login (a
+benchmark waits for exactly that).
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer
+
+from wbo_tui.widgets.engine_workers import EngineWorkers
+from wbo_tui.widgets.header import ConsoleHeader
+
+from .area import Area
+from .module_area import ModuleArea
+
+AREAS: tuple[tuple[str, str], ...] = (
+    ("positions", "Positions"),
+    ("allocations", "Allocations"),
+    ("fx", "FX"),
+    ("risk", "Risk"),
+    ("admin", "Admin"),
+    ("audit", "Audit"),
+)
+_AREA_KEYS = Binding.Group("Areas", compact=True)
+
+
+def make_area(area_id: str) -> Area:
+    """A new area widget; Admin and Audit (tables, tabs, forms) are imported on first use."""
+    if area_id == "admin":
+        from .admin import AdminArea
+
+        return AdminArea(id="admin")
+    if area_id == "audit":
+        from .audit import AuditArea
+
+        return AuditArea(id="audit")
+    return ModuleArea(dict(AREAS)[area_id], id=area_id)
+
+SHELL_HELP = (
+    "Keys 1 to 6 switch between the module areas (Positions, Allocations, FX, Risk, Admin, "
+    "Audit); they are ignored while you type in a field. F5 re-reads your permissions and "
+    "reloads the area, so a permission an administrator just granted takes effect. "
+    "Ctrl+L locks the console, Ctrl+O logs out, F2 changes your password, Ctrl+P opens the "
+    "command palette. The console locks itself after a period without input."
+)
+
+
+class ShellScreen(EngineWorkers, Screen[None]):
+    CSS_PATH = ["shell.tcss", "admin.tcss", "audit.tcss"]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (160, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+    AREAS = AREAS
+    BINDINGS = [
+        *(
+            Binding(str(number), f"show_area('{area_id}')", title, group=_AREA_KEYS, id=f"area-{area_id}")
+            for number, (area_id, title) in enumerate(AREAS, start=1)
+        ),
+        Binding("question_mark", "app.help", "Help", key_display="?", id="shell-help"),
+        Binding("f5,ctrl+r", "refresh", "Refresh", key_display="F5", id="refresh"),
+        Binding("ctrl+l", "app.lock", "Lock", id="lock"),
+        Binding("ctrl+o", "app.logout", "Log out", id="logout"),
+        Binding("f2", "app.change_password", "Change password", key_display="F2", id="change-password",
+                show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield ConsoleHeader()
+        with ContentSwitcher(initial=AREAS[0][0], id="areas"):
+            yield make_area(AREAS[0][0])
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self.action_show_area, AREAS[0][0])
+
+    @property
+    def current_area(self) -> Area:
+        switcher = self.query_one("#areas", ContentSwitcher)
+        return switcher.query_one(f"#{switcher.current}", Area)
+
+    async def action_show_area(self, area_id: str) -> None:
+        switcher = self.query_one("#areas", ContentSwitcher)
+        if not switcher.query_children(f"#{area_id}"):
+            area = make_area(area_id)
+            area.display = False
+            await switcher.mount(area)
+        switcher.current = area_id
+        area = self.current_area
+        self.query_one(ConsoleHeader).area = area.TITLE
+        self.set_focus(None)
+        area.focus_default()
+        area.enter()
+
+    def action_refresh(self) -> None:
+        self.current_area.enter()
+
+    def help_text(self) -> tuple[str, str]:
+        area = self.current_area
+        describe = getattr(area, "help_text", None)
+        text = describe() if callable(describe) else area.HELP
+        return (f"{area.TITLE} area", f"{text}\n\n{SHELL_HELP}")
