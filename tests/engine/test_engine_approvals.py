@@ -167,7 +167,7 @@ async def test_approval_of_a_command_that_can_no_longer_run_is_recorded_as_faile
                         op=maker.operator_id) == 0
     assert await audit_actions(engine, head) == ["approval.approve"]
     after = json.loads((await audit_records(engine, "approval.approve"))[-1].after)
-    assert after["status"] == "FAILED" and "disabled" in after["outcome"]
+    assert after["status"] == "FAILED" and "disabled" in after["outcome"]["error"]
     with pytest.raises(AlreadyDecided):
         await engine.execute(admin, ApproveItem(approval_id=item.id))
 

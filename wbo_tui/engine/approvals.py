@@ -149,7 +149,7 @@ async def _decide(uow: UnitOfWork, approval_id: int, approve: bool, reason: str 
         # After the guarded UPDATE so a lost race reads "already decided"; a refusal
         # here rolls the decision back with the rest of the transaction.
         await kind.authorize(uow, command)
-    status, outcome = ("APPROVED", None) if approve else ("REJECTED", None)
+    status, result = ("APPROVED", None) if approve else ("REJECTED", None)
     if approve:
         queued = len(uow._audit)
         try:
@@ -160,11 +160,12 @@ async def _decide(uow: UnitOfWork, approval_id: int, approve: bool, reason: str 
             # The approval stands as a decision, but the stored command could not run
             # (the world changed since it was submitted): record why, run nothing.
             del uow._audit[queued:]
-            status, outcome = "FAILED", exc.message
+            status, result = "FAILED", {"error": exc.message}
+            outcome = exc.message
         await uow.conn.execute(update(approvals).where(approvals.c.id == approval_id).values(status=status, outcome=outcome))
     uow.record(
         "approval.approve" if approve else "approval.reject", "approval", item.ref,
-        {"status": "PENDING"}, {"status": status, "reason": reason, "outcome": outcome, "maker": item.maker},
+        {"status": "PENDING"}, {"status": status, "reason": reason, "outcome": result, "maker": item.maker},
     )
     return await get(uow, approval_id)
 

@@ -16,7 +16,15 @@ from wbo_tui.widgets.engine_workers import EngineWorkers
 
 class LoginScreen(EngineWorkers, Screen[None]):
     CSS_PATH = "login.tcss"
-    BINDINGS = [Binding("f1", "app.help", "Help", key_display="F1", id="login-help")]
+    BINDINGS = [
+        Binding("f1", "app.help", "Help", key_display="F1", id="login-help"),
+        # A priority binding runs while the key event itself is processed, and
+        # ``set_focus`` moves focus at once: keys that arrive in the same burst (typed
+        # ahead, pasted, or batched by a laggy SSH link) then land in the password field.
+        # ``Input.Submitted`` + ``focus()`` would run only after the burst was typed
+        # into the username field.
+        Binding("enter", "advance", "Log in", show=False, priority=True),
+    ]
     HELP = (
         "Log in with your operator username and password. Enter in the password field logs "
         "you in. After too many wrong passwords the account locks for a while; an "
@@ -46,10 +54,14 @@ class LoginScreen(EngineWorkers, Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#username", Input).focus()
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        if event.input.id == "username":
-            self.query_one("#password", Input).focus()
+    def action_advance(self) -> None:
+        username, password = self.query_one("#username", Input), self.query_one("#password", Input)
+        if self.focused is username:
+            self.set_focus(password)
+        elif self.focused is password:
+            # Keys typed just before Enter may still wait in the field's queue: submit
+            # from that same queue, after them.
+            password.call_later(self._submit)
         else:
             self._submit()
 
