@@ -8,6 +8,8 @@ command palette's console commands.
 
 from __future__ import annotations
 
+import asyncio
+
 import logging
 import os
 import tempfile
@@ -133,7 +135,18 @@ class WboApp(EngineWorkers, App[None]):
             return
         await self.push_screen(LoginScreen())
 
+    # How long quitting waits for engine calls in flight before cancelling them.
+    WORKER_DRAIN_S = 5.0
+
     async def on_unmount(self) -> None:
+        # Let engine calls in flight finish before the engine's connections close: a
+        # query cancelled mid-way leaves aiosqlite's close task pending forever, and the
+        # process would never exit.  Each call is one short transaction.
+        try:
+            await asyncio.wait_for(self.workers.wait_for_complete(), timeout=self.WORKER_DRAIN_S)
+        except TimeoutError:
+            log.warning("Engine calls still running after %.0f s at exit; cancelling them", self.WORKER_DRAIN_S)
+            self.workers.cancel_all()
         if self.engine is not None:
             await self.engine.close()
             self.engine = None
