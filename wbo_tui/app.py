@@ -86,7 +86,18 @@ class WboApp(EngineWorkers, App[None]):
     """The console.  ``WboApp(settings).run()``; tests inject clock, ids and a fast hasher."""
 
     TITLE = "WBO Console"
-    CSS_PATH = "app.tcss"
+    # Every stylesheet is loaded once, here: a Screen with a CSS_PATH of its own makes
+    # Textual re-parse the whole stylesheet when that screen is first shown.
+    CSS_PATH = [
+        "app.tcss",
+        "screens/login.tcss",
+        "screens/lock.tcss",
+        "screens/startup_error.tcss",
+        "screens/modals.tcss",
+        "screens/shell.tcss",
+        "screens/admin.tcss",
+        "screens/audit.tcss",
+    ]
     BINDINGS = [Binding("f1", "help", "Help", show=False, id="help")]
 
     # How often the idle lock compares the time since the last input with the limit.

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from rich.text import Text
 from sqlalchemy import select
@@ -20,13 +22,9 @@ from wbo_tui.engine.uow import Actor
 
 START = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 HISTORY_START = datetime(2026, 11, 18, 8, 0, tzinfo=UTC)
-PASSWORDS = {
-    "admin": "Victoria-Peak-1",
-    "maker": "Star-Ferry-22",
-    "checker": "Lantau-Bridge-3",
-    "trader": "Tsim-Sha-Tsui-4",
-    "viewer": "Repulse-Bay-55",
-}
+# The demo operators' passwords, from the demo data itself.
+DEMO_DATA = Path(__file__).resolve().parents[2] / "data" / "demo.json"
+PASSWORDS = {op["username"]: op["password"] for op in json.loads(DEMO_DATA.read_text())["operators"]}
 
 
 async def settle(pilot: Pilot) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 from collections.abc import Callable
@@ -30,13 +31,8 @@ REPO = Path(__file__).resolve().parents[2]
 DEMO_DATA = REPO / "data" / "demo.json"
 START = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 
-PASSWORDS = {
-    "admin": "Victoria-Peak-1",
-    "maker": "Star-Ferry-22",
-    "checker": "Lantau-Bridge-3",
-    "trader": "Tsim-Sha-Tsui-4",
-    "viewer": "Repulse-Bay-55",
-}
+# The demo operators' passwords, from the demo data itself.
+PASSWORDS = {op["username"]: op["password"] for op in json.loads(DEMO_DATA.read_text())["operators"]}
 # For operators the tests create; contains none of their usernames.
 FRESH_PASSWORD = "Kowloon-Tong-77"
 ALL_PERMISSIONS = tuple(p.code for p in CATALOG)

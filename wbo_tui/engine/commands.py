@@ -18,7 +18,9 @@ from .uow import UnitOfWork
 class Command(BaseModel):
     """A request to change state.  ``permission`` None means any active operator."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    # defer_build: a model's validator is built on first use, not at import, which keeps
+    # console start-up fast (dozens of commands, few used in any one session).
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True, defer_build=True)
     permission: ClassVar[str | None]
     action: ClassVar[str]
 
@@ -26,7 +28,7 @@ class Command(BaseModel):
 class Query(BaseModel):
     """A request to read state."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True, defer_build=True)
     permission: ClassVar[str | None]
     action: ClassVar[str]
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class DTO(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 class SessionInfo(DTO):

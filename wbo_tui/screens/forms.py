@@ -31,7 +31,6 @@ R = TypeVar("R")
 class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], Generic[R]):
     """Subclasses yield their fields from ``compose_fields`` and implement ``perform``."""
 
-    CSS_PATH = "modals.tcss"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="form-cancel")]
     HELP = (
         "Fill in the fields. Enter moves to the next field and, in the last one, submits; "
@@ -120,7 +119,6 @@ class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], Generic[R]):
 class ConfirmScreen(ModalScreen[bool]):
     """States exactly what will happen; nothing happens unless the operator confirms."""
 
-    CSS_PATH = "modals.tcss"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm-cancel")]
     HELP = "Read what will happen. The confirm button does it; Cancel or Escape changes nothing."
 

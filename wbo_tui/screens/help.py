@@ -12,7 +12,6 @@ from textual.widgets import Button, Static
 
 
 class HelpScreen(ModalScreen[None]):
-    CSS_PATH = "modals.tcss"
     BINDINGS = [Binding("escape,question_mark,f1,enter", "dismiss", "Close", key_display="Esc", id="help-close")]
 
     def __init__(self, title: str, description: str, keys: list[tuple[str, str, bool]]) -> None:

@@ -19,7 +19,6 @@ from .dismissal import DismissWhenActive
 class LockScreen(DismissWhenActive, EngineWorkers, Screen[bool]):
     """A full screen (not a modal), so nothing of the console shows behind it."""
 
-    CSS_PATH = "lock.tcss"
     HELP = (
         "The console locked itself after a period without input. Only your own password "
         "unlocks it; wrong passwords count towards the account lockout. Ctrl+O logs out."

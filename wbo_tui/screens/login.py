@@ -15,7 +15,6 @@ from wbo_tui.widgets.engine_workers import EngineWorkers
 
 
 class LoginScreen(EngineWorkers, Screen[None]):
-    CSS_PATH = "login.tcss"
     BINDINGS = [
         Binding("f1", "app.help", "Help", key_display="F1", id="login-help"),
         # A priority binding runs while the key event itself is processed, and

@@ -52,7 +52,6 @@ SHELL_HELP = (
 
 
 class ShellScreen(EngineWorkers, Screen[None]):
-    CSS_PATH = ["shell.tcss", "admin.tcss", "audit.tcss"]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (160, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     AREAS = AREAS

@@ -10,7 +10,6 @@ from textual.widgets import Button, Footer, Static
 
 
 class StartupErrorScreen(Screen[None]):
-    CSS_PATH = "startup_error.tcss"
     HELP = "The console could not open its database. The message says why and what to run."
     BINDINGS = [Binding("escape,q", "quit", "Quit", id="startup-quit")]
 
