@@ -21,6 +21,7 @@ import argparse
 import importlib.util
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> Result:
     cached = ensure_audit_db(records)
     db = working_copy(cached, "startup-run")
     try:
-        bare_runs, wbo_runs = _measure_alternately(db.url, repeat)
+        bare_runs, wbo_runs, stack_runs = _measure_alternately(db.url, repeat)
         size_mb = db.path.stat().st_size / 1e6
     finally:
         remove_copy(db)
@@ -85,6 +86,12 @@ def run(args: argparse.Namespace) -> Result:
         if hung:
             notes.append(f"{side}: {hung} of {len(runs)} runs did not exit within {CHILD_TIMEOUT_S} s "
                          "after reporting and were killed (their interactive figures are kept)")
+    floor = statistics.median(r.interactive_s for r in stack_runs) / statistics.median(
+        r.interactive_s for r in bare_runs)
+    notes.append(
+        f"floor: the bare app after merely importing the console's libraries (SQLAlchemy asyncio, aiosqlite, "
+        f"pydantic, pydantic-settings, argon2) reaches {floor:.2f} x the bare app"
+    )
     if records != RECORDS:
         notes.append(f"the goal is defined at {RECORDS:,} records; this run used {records:,} (indicative only)")
     return Result(
@@ -99,25 +106,29 @@ def run(args: argparse.Namespace) -> Result:
             *_phases("bare app", bare_runs, ("imported", "app_ready", "settled")),
             *_phases("wbo", wbo_runs, ("imported", "app_ready", "login_screen", "settled")),
             Series("wbo: Enter pressed -> shell", tuple(r.marks["interactive"] - r.marks["submit"] for r in wbo_runs)),
+            Series("bare app + libraries: interactive", tuple(r.interactive_s for r in stack_runs)),
         ),
         notes=tuple(notes),
     )
 
 
-def _measure_alternately(db_url: str, repeat: int) -> tuple[list[Run], list[Run]]:
+def _measure_alternately(db_url: str, repeat: int) -> tuple[list[Run], list[Run], list[Run]]:
     wbo_cmd = [sys.executable, "-m", "bench.startup_child_wbo", db_url, USERNAME, PASSWORD]
     bare_cmd = [sys.executable, "-m", "bench.startup_child_bare"]
+    stack_cmd = [*bare_cmd, "--with-stack"]
     print("   warm-up", end="", flush=True)
-    measure(bare_cmd)  # not counted: bytecode caches, the OS page cache
-    measure(wbo_cmd)
+    for cmd in (bare_cmd, wbo_cmd, stack_cmd):
+        measure(cmd)  # not counted: bytecode caches, the OS page cache
     bare_runs: list[Run] = []
     wbo_runs: list[Run] = []
+    stack_runs: list[Run] = []
     for i in range(repeat):
         print(f", {i + 1}/{repeat}", end="", flush=True)
         bare_runs.append(measure(bare_cmd))
         wbo_runs.append(measure(wbo_cmd))
+        stack_runs.append(measure(stack_cmd))
     print(flush=True)
-    return bare_runs, wbo_runs
+    return bare_runs, wbo_runs, stack_runs
 
 
 def _exits(side: str, runs: list[Run]) -> list[Series]:
