@@ -34,6 +34,12 @@ CATALOG: tuple[Permission, ...] = (
     _p("atm.company_fund_allocation_inquiry", "Allocations", "View company fund allocation records"),
     _p("atm.company_fund_allocation_operation", "Allocations", "Create manual allocations, retry failed allocations"),
     _p("atm.company_fund_allocation_approval", "Allocations", "Approve or reject allocation applications"),
+    # Withdrawals and deposits (the events fund allocation hangs off; manuals' style).
+    _p("assets.withdrawal_application_inquiry", "Positions", "View withdrawal applications"),
+    _p("assets.withdrawal_application_operation", "Positions", "Submit withdrawal applications, mark withdrawals failed"),
+    _p("assets.withdrawal_application_approval", "Positions", "Approve or reject withdrawal applications"),
+    _p("assets.deposit_record_inquiry", "Positions", "View deposit records"),
+    _p("assets.deposit_record_operation", "Positions", "Record deposits and mark them successful"),
     # Currency exchange (named in the manuals' style).
     _p("fx.currency_setup_inquiry", "FX", "View currency setup"),
     _p("fx.currency_setup_operation", "FX", "Edit currency setup: exchange switch, precision, rounding"),
@@ -58,6 +64,8 @@ CATALOG: tuple[Permission, ...] = (
     _p("admin.operator_operation", "Admin", "Create, enable and disable operators; unlock; reset passwords"),
     _p("admin.role_operation", "Admin", "Create roles, grant permissions to roles, assign roles"),
     _p("admin.permission_request_approval", "Admin", "Approve or reject permission requests"),
+    _p("admin.message_subscription_inquiry", "Admin", "View message subscriptions and delivery status"),
+    _p("admin.message_subscription_operation", "Admin", "Create and remove message subscriptions, retry deliveries"),
     _p("admin.audit_log_inquiry", "Audit", "View and verify the audit log"),
 )
 
