@@ -1,0 +1,212 @@
+"""The HTTP gateway: a settlement channel reached over the JSON contract in
+``docs/upstream-http-contract.md``.
+
+The client never retries and never guesses.  A submit whose answer is lost (timeout,
+connection dropped after sending, an answer that breaks the contract) comes back as
+``UNKNOWN``; the caller resolves it with ``transfer_status``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ..clock import Clock, SystemClock
+from . import wire
+from .gateway import (
+    IDEMPOTENCY_KEY,
+    IdempotencyConflict,
+    ReasonCode,
+    TransferRequest,
+    TransferState,
+    TransferStatus,
+    UnknownAccounts,
+    UpstreamBalance,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from .wire import ErrorCode, WireFormatError
+
+# Failures before any byte of the request left: the upstream certainly did not act.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+class HttpGateway:
+    """An ``UpstreamGateway`` over HTTP.
+
+    ``timeout_s`` bounds each phase of every request (connecting, sending, waiting for
+    and reading the answer).  The underlying connection pool is created on first use
+    in the running event loop; call ``aclose()`` when done.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: float = 5.0,
+        clock: Clock | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+        if timeout_s <= 0:
+            raise ValueError("timeout_s must be positive")
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.clock: Clock = clock or SystemClock()
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url,
+                timeout=httpx.Timeout(self.timeout_s),
+                transport=self._transport,
+                headers={"Accept": "application/json"},
+                follow_redirects=False,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def __aenter__(self) -> HttpGateway:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- reads ------------------------------------------------------------------------------
+
+    async def _read(self, method: str, path: str, body: Any = None) -> Any:
+        """A read-only call: no answer raises, a contract answer is returned parsed."""
+        try:
+            response = await self._http().request(
+                method,
+                path,
+                content=wire.dumps(body) if body is not None else None,
+                headers={"Content-Type": "application/json"} if body is not None else None,
+            )
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout(f"The settlement channel did not answer within {self.timeout_s:g} s.") from exc
+        except httpx.TransportError as exc:
+            raise UpstreamUnavailable(f"The settlement channel is unreachable: {_describe(exc)}.") from exc
+        if response.status_code == 200:
+            try:
+                return wire.loads(response.content)
+            except WireFormatError as exc:
+                raise UpstreamProtocolError(f"The settlement channel sent a malformed answer: {exc}.") from exc
+        code, message = _error_of(response)
+        if code == ErrorCode.UPSTREAM_TIMEOUT or response.status_code == 504:
+            raise UpstreamTimeout(f"The settlement channel timed out: {message}")
+        if response.status_code >= 500:
+            raise UpstreamUnavailable(f"The settlement channel is unavailable (HTTP {response.status_code}): {message}")
+        raise UpstreamProtocolError(f"The settlement channel refused the request (HTTP {response.status_code}): {message}")
+
+    async def fetch_balances(self, account_nos: Sequence[str]) -> list[UpstreamBalance]:
+        if isinstance(account_nos, str):
+            raise TypeError("fetch_balances takes a sequence of account numbers, not one string")
+        wanted = sorted(set(account_nos))
+        body = await self._read("POST", wire.BALANCES_PATH, wire.balances_query_to_wire(wanted))
+        try:
+            balances, unknown = wire.balances_answer_from_wire(body)
+        except WireFormatError as exc:
+            raise UpstreamProtocolError(f"The settlement channel sent a malformed balance answer: {exc}.") from exc
+        strays = {b.account_no for b in balances} - set(wanted)
+        if strays:
+            raise UpstreamProtocolError(f"The settlement channel answered for accounts not asked for: {sorted(strays)}.")
+        balances.sort(key=lambda b: (b.account_no, b.currency))
+        if unknown:
+            raise UnknownAccounts(sorted(unknown), balances)
+        return balances
+
+    async def transfer_status(self, idempotency_key: str) -> TransferStatus:
+        if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+            raise ValueError(f"not an idempotency key: {idempotency_key!r}")
+        body = await self._read("GET", f"{wire.TRANSFERS_PATH}/{quote(idempotency_key, safe='')}")
+        try:
+            status = wire.status_from_wire(body)
+        except WireFormatError as exc:
+            raise UpstreamProtocolError(f"The settlement channel sent a malformed status: {exc}.") from exc
+        if status.idempotency_key != idempotency_key or status.state is TransferState.UNKNOWN:
+            raise UpstreamProtocolError(
+                f"The settlement channel answered a status query for {idempotency_key} with "
+                f"{status.state} for {status.idempotency_key}."
+            )
+        return status
+
+    # --- the one write ---------------------------------------------------------------------
+
+    async def submit_transfer(self, request: TransferRequest) -> TransferStatus:
+        key = request.idempotency_key
+        try:
+            response = await self._http().post(
+                wire.TRANSFERS_PATH,
+                content=wire.dumps(wire.transfer_request_to_wire(request)),
+                headers={"Content-Type": "application/json"},
+            )
+        except _NOT_SENT as exc:
+            raise UpstreamUnavailable(
+                f"The settlement channel is unreachable ({_describe(exc)}); transfer {key} was not sent."
+            ) from exc
+        except httpx.TimeoutException:
+            return self._unknown(
+                key, ReasonCode.TIMEOUT, f"No answer within {self.timeout_s:g} s; query the transfer's status."
+            )
+        except httpx.TransportError as exc:
+            return self._unknown(
+                key, ReasonCode.CONNECTION_LOST, f"The connection dropped ({_describe(exc)}); query the transfer's status."
+            )
+        return self._submit_answer(key, response)
+
+    def _submit_answer(self, key: str, response: httpx.Response) -> TransferStatus:
+        status_code = response.status_code
+        if status_code in (200, 201):
+            try:
+                status = wire.status_from_wire(wire.loads(response.content))
+            except WireFormatError as exc:
+                return self._unknown(key, ReasonCode.BAD_RESPONSE, f"Malformed answer ({exc}); query the status.")
+            if status.idempotency_key != key or status.state is TransferState.NOT_FOUND:
+                return self._unknown(
+                    key, ReasonCode.BAD_RESPONSE, f"Answer for {status.idempotency_key} {status.state}; query the status."
+                )
+            return status
+        code, message = _error_of(response)
+        # Only these answers say for certain that nothing was executed.
+        if status_code == 409 and code == ErrorCode.IDEMPOTENCY_CONFLICT:
+            raise IdempotencyConflict(key, message)
+        if status_code == 503 and code == ErrorCode.UNAVAILABLE:
+            raise UpstreamUnavailable(f"The settlement channel is unavailable; transfer {key} was not made: {message}")
+        if status_code == 400 and code == ErrorCode.BAD_REQUEST:
+            raise UpstreamProtocolError(f"The settlement channel refused transfer {key} as malformed: {message}")
+        return self._unknown(
+            key, ReasonCode.BAD_RESPONSE, f"Unexpected answer HTTP {status_code} {code}: {message}; query the status."
+        )
+
+    def _unknown(self, key: str, code: ReasonCode, reason: str) -> TransferStatus:
+        return TransferStatus(key, TransferState.UNKNOWN, reason, None, self._now(), code)
+
+    def _now(self) -> datetime:
+        return self.clock.now()
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _error_of(response: httpx.Response) -> tuple[str, str]:
+    """The error body's code and message, or stand-ins when the body is not one."""
+    try:
+        return wire.error_from_wire(wire.loads(response.content))
+    except WireFormatError:
+        snippet = response.content[:200].decode("utf-8", "replace")
+        return "", f"HTTP {response.status_code} without a contract error body: {snippet!r}"

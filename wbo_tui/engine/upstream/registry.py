@@ -1,0 +1,66 @@
+"""Build the gateway of a settlement channel from its small configuration::
+
+    {"kind": "simulated", "store": "data/bank.sqlite"}             # optional "settle_delay_s": 60
+    {"kind": "http", "base_url": "http://127.0.0.1:8765", "timeout_s": 5}
+
+The simulated kind is the default for the demo and the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..clock import Clock
+from .gateway import UpstreamGateway
+from .http_gateway import HttpGateway
+from .simulator import SimulatedUpstream
+
+_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    # kind: (required, optional)
+    "simulated": (frozenset({"store"}), frozenset({"settle_delay_s"})),
+    "http": (frozenset({"base_url"}), frozenset({"timeout_s"})),
+}
+DEFAULT_TIMEOUT_S = 5.0
+
+
+class UpstreamConfigError(ValueError):
+    """A channel's gateway configuration is incomplete or wrong."""
+
+
+def _number(config: Mapping[str, Any], field: str, default: float | None) -> float | None:
+    value = config.get(field, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise UpstreamConfigError(f"{field} must be a non-negative number of seconds, got {value!r}")
+    return float(value)
+
+
+def build_gateway(config: Mapping[str, Any], *, clock: Clock | None = None) -> UpstreamGateway:
+    """The gateway ``config`` describes.  ``clock`` is the simulator's time (and the
+    HTTP client's, for the time it stamps on UNKNOWN answers)."""
+    if not isinstance(config, Mapping):
+        raise UpstreamConfigError(f"an upstream configuration is a mapping, got {type(config).__name__}")
+    kind = config.get("kind")
+    if kind not in _FIELDS:
+        raise UpstreamConfigError(f"kind must be one of {', '.join(sorted(_FIELDS))}, got {kind!r}")
+    required, optional = _FIELDS[kind]
+    missing = sorted(required - set(config))
+    if missing:
+        raise UpstreamConfigError(f"a {kind} upstream needs {', '.join(missing)}")
+    extra = sorted(set(config) - required - optional - {"kind"})
+    if extra:
+        raise UpstreamConfigError(f"a {kind} upstream has no setting {', '.join(extra)}")
+    if kind == "simulated":
+        store = config["store"]
+        if not isinstance(store, str) or not store:
+            raise UpstreamConfigError(f"store must be a file path, got {store!r}")
+        return SimulatedUpstream(store, clock=clock, settle_delay_s=_number(config, "settle_delay_s", None))
+    base_url = config["base_url"]
+    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+        raise UpstreamConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
+    timeout_s = _number(config, "timeout_s", DEFAULT_TIMEOUT_S)
+    if not timeout_s:
+        raise UpstreamConfigError("timeout_s must be positive")
+    return HttpGateway(base_url, timeout_s=timeout_s, clock=clock)
