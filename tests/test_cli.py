@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from wbo_tui.cli import app
+from wbo_tui.engine import SCHEMA_REVISION
 
 runner = CliRunner()
 
@@ -33,7 +34,7 @@ def test_upgrade_then_status_is_current(tmp_path: Path) -> None:
     assert up.exit_code == 0, up.output
     status = runner.invoke(app, ["db", "status", "--db", _url(tmp_path)])
     assert status.exit_code == 0
-    assert "0001_foundation" in status.output
+    assert SCHEMA_REVISION in status.output
 
 
 def test_seed_then_audit_verify_and_tamper_detection(tmp_path: Path) -> None:

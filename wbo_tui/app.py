@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher
 from rich.text import Text
@@ -117,6 +118,7 @@ class WboApp(EngineWorkers, App[None]):
         self._ids = ids
         self._hasher = hasher
         self.engine: Engine | None = None
+        self.scheduler: Any = None
         self.session: SessionInfo | None = None
         # Seconds from a monotonic source; tests replace it (before run_test) to move idle time.
         self.idle_clock: Callable[[], float] = time.monotonic
@@ -145,6 +147,16 @@ class WboApp(EngineWorkers, App[None]):
             ))
             return
         await self.push_screen(LoginScreen())
+        # Every console runs the poll schedule; the database lets one process per
+        # interval actually ask the upstream.  Started after the login screen is up.
+        self.call_after_refresh(self._start_scheduler)
+
+    def _start_scheduler(self) -> None:
+        from wbo_tui.engine.scheduler import EngineScheduler
+
+        if self.engine is not None and self.scheduler is None:
+            self.scheduler = EngineScheduler(self.engine, poll_interval_s=self.settings.poll_interval_s)
+            self.scheduler.start()
 
     # How long quitting waits for engine calls in flight before cancelling them.
     WORKER_DRAIN_S = 5.0
@@ -158,6 +170,9 @@ class WboApp(EngineWorkers, App[None]):
         except TimeoutError:
             log.warning("Engine calls still running after %.0f s at exit; cancelling them", self.WORKER_DRAIN_S)
             self.workers.cancel_all()
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
+            self.scheduler = None
         if self.engine is not None:
             await self.engine.close()
             self.engine = None

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     password_min_length: int = Field(default=10, ge=8)
     """Shortest password accepted when one is set or changed."""
 
+    poll_interval_s: int = Field(default=300, ge=1)
+    """Seconds between position polls of the upstream channels (one process polls per
+    interval, however many consoles are open)."""
+
     clock_tick_s: float = Field(default=1.0, gt=0)
     """How often the header clock redraws (display only; not money)."""
 

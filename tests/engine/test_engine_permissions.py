@@ -18,11 +18,13 @@ from engine_support import (
     APPROVAL_PERMISSION,
     FRESH_PASSWORD,
     audit_head_row,
+    execute_raw,
     grant_directly,
     login,
     new_operator,
     snapshot,
 )
+from notify_support import failed_delivery_id, inbox_message_id, subscribe
 from sqlalchemy import select
 
 from wbo_tui.engine import (
@@ -35,11 +37,19 @@ from wbo_tui.engine import (
     Command,
     CreateOperator,
     CreateRole,
+    CreateSubscription,
+    DeleteSubscription,
+    DeliveryDTO,
     Engine,
     ListApprovals,
     ListCurrencies,
+    ListDeliveries,
+    ListInbox,
+    ListNotifications,
     ListOperators,
     ListRoles,
+    ListSubscriptions,
+    MarkInboxRead,
     MySubmissions,
     NotAuthenticated,
     OperatorDTO,
@@ -50,14 +60,42 @@ from wbo_tui.engine import (
     RejectItem,
     RequestPermission,
     ResetOperatorPassword,
+    RetryDelivery,
     RevokeDirectPermission,
     RoleDTO,
     SessionInfo,
     SetOperatorEnabled,
     SetOperatorRoles,
     SetRolePermissions,
+    SetSubscriptionEnabled,
+    SubscriptionDTO,
     UnlockOperator,
+    UnreadCount,
     VerifyAuditLog,
+)
+from wbo_tui.engine.positions import (
+    ChannelAccountDTO,
+    ChannelAccountUsage,
+    ChannelAccountUsageDTO,
+    ChannelDTO,
+    CreateChannelAccount,
+    DepositDTO,
+    ListChannelAccounts,
+    ListDeposits,
+    ListPositions,
+    ListSettlementChannels,
+    ListWithdrawals,
+    MarkDepositSuccessful,
+    MarkWithdrawalFailed,
+    PositionDTO,
+    PositionPage,
+    RecordDeposit,
+    RefreshPositions,
+    RegisterSettlementChannel,
+    SetThresholds,
+    SubmitWithdrawal,
+    UpdateChannelAccount,
+    WithdrawalDTO,
 )
 from wbo_tui.engine.schema import audit_log
 
@@ -125,9 +163,116 @@ async def _reset_example(world: World) -> Message:
     return ResetOperatorPassword(username="newbie", new_password="Another-Pass-77")
 
 
+async def _webhook_subscription(world: World) -> int:
+    return await subscribe(world.engine, world.admin, channel="webhook", address="https://hooks.example.com/desk")
+
+
+async def _delete_subscription_example(world: World) -> Message:
+    return DeleteSubscription(subscription_id=await _webhook_subscription(world))
+
+
+async def _disable_subscription_example(world: World) -> Message:
+    return SetSubscriptionEnabled(subscription_id=await _webhook_subscription(world), enabled=False)
+
+
+async def _retry_delivery_example(world: World) -> Message:
+    return RetryDelivery(delivery_id=await failed_delivery_id(world.engine, world.admin))
+
+
+async def _mark_read_example(world: World) -> Message:
+    # The probe exists by the time examples are built; it marks its own message.
+    return MarkInboxRead(message_ids=[await inbox_message_id(world.engine, world.admin, "probe")])
+
+
+# --- position management examples: a channel and its accounts, prepared by the maker ---
+
+MATRIX_CHANNEL = "settlement_matrix_hk"
+
+
+async def _channel(world: World) -> None:
+    await world.engine.execute(world.maker, RegisterSettlementChannel(
+        code=MATRIX_CHANNEL, name="Matrix channel", gateway={"kind": "simulated", "store": "matrix-bank.sqlite"},
+    ))
+
+
+async def _account(world: World, scenario: str = "withdrawal_principal", account_no: str = "MX-001") -> int:
+    dto = await world.engine.execute(world.maker, CreateChannelAccount(
+        channel=MATRIX_CHANNEL, currency_type="fiat", currency="HKD", account_no=account_no, scenario=scenario,
+    ))
+    return dto.id
+
+
+async def _create_account_example(world: World) -> Message:
+    await _channel(world)
+    return CreateChannelAccount(channel=MATRIX_CHANNEL, currency_type="fiat", currency="HKD", account_no="MX-009",
+                                scenario="deposit")
+
+
+async def _update_account_example(world: World) -> Message:
+    await _channel(world)
+    account_id = await _account(world)
+    return UpdateChannelAccount(account_id=account_id, expected_version=1, channel=MATRIX_CHANNEL,
+                                currency_type="fiat", currency="HKD", account_no="MX-001",
+                                scenario="withdrawal_principal", remarks="renamed")
+
+
+async def _usage_example(world: World) -> Message:
+    await _channel(world)
+    return ChannelAccountUsage(account_id=await _account(world))
+
+
+async def _thresholds_example(world: World) -> Message:
+    await _channel(world)
+    return SetThresholds(channel_account_id=await _account(world), threshold_alert="100", threshold_blocking="50")
+
+
+async def _withdrawal_accounts(world: World) -> None:
+    await _channel(world)
+    await _account(world)
+    await _account(world, "withdrawal_fee", "MX-002")
+
+
+async def _submit_withdrawal_example(world: World) -> Message:
+    await _withdrawal_accounts(world)
+    return SubmitWithdrawal(client_id="C-1", channel=MATRIX_CHANNEL, currency="HKD", principal="10.00", fee="1.00")
+
+
+async def _fail_withdrawal_example(world: World) -> Message:
+    await _withdrawal_accounts(world)
+    wd = await world.engine.execute(world.maker, SubmitWithdrawal(
+        client_id="C-1", channel=MATRIX_CHANNEL, currency="HKD", principal="10.00", fee="1.00"))
+    # A balance as a poll would have recorded it, so the approval is not intercepted.
+    await execute_raw(world.engine, "UPDATE positions SET available = '1000000.00', poll_status = 'OK'")
+    await world.engine.execute(await login(world.engine, "checker"), ApproveItem(approval_id=wd.approval_id))
+    return MarkWithdrawalFailed(withdrawal_ref=wd.ref, part="principal", reason="returned by the bank")
+
+
+async def _record_deposit_example(world: World) -> Message:
+    await _channel(world)
+    return RecordDeposit(client_id="C-1", channel_account_id=await _account(world, "deposit"), amount="100.00")
+
+
+async def _deposit_success_example(world: World) -> Message:
+    await _channel(world)
+    dp = await world.engine.execute(world.maker, RecordDeposit(
+        client_id="C-1", channel_account_id=await _account(world, "deposit"), amount="100.00"))
+    return MarkDepositSuccessful(deposit_ref=dp.ref)
+
+
+SETTLE_OPERATION = "atm.settle_chnl_bank_acct_operation"
+SETTLE_INQUIRY = "atm.settle_chnl_bank_acct_inquiry"
+POSITION_QUERY = "assets.position_anagement_inquiry_query"
+POSITION_OPERATION = "assets.position_anagement_inquiry_operation"
+WITHDRAWAL_OPERATION = "assets.withdrawal_application_operation"
+WITHDRAWAL_INQUIRY = "assets.withdrawal_application_inquiry"
+DEPOSIT_OPERATION = "assets.deposit_record_operation"
+DEPOSIT_INQUIRY = "assets.deposit_record_inquiry"
+
 OPERATOR_OPERATION = "admin.operator_operation"
 OPERATOR_INQUIRY = "admin.operator_inquiry"
 AUDIT_INQUIRY = "admin.audit_log_inquiry"
+SUBSCRIPTION_OPERATION = "admin.message_subscription_operation"
+SUBSCRIPTION_INQUIRY = "admin.message_subscription_inquiry"
 
 EXAMPLES: dict[type, Case] = {
     # Maker-checker: the permission comes from the item's kind ("permission_request").
@@ -164,6 +309,40 @@ EXAMPLES: dict[type, Case] = {
     ListRoles: Case(OPERATOR_INQUIRY, _const(ListRoles()), None, tuple),
     QueryAuditLog: Case(AUDIT_INQUIRY, _const(QueryAuditLog(page_size=10)), None, AuditPage),
     VerifyAuditLog: Case(AUDIT_INQUIRY, _const(VerifyAuditLog()), None, AuditVerifyDTO),
+    # Message subscriptions and deliveries.
+    CreateSubscription: Case(SUBSCRIPTION_OPERATION, _const(CreateSubscription(
+        topic="position.alert", channel="inbox", role="checker",
+    )), "subscription.create", SubscriptionDTO),
+    DeleteSubscription: Case(SUBSCRIPTION_OPERATION, _delete_subscription_example, "subscription.delete",
+                             SubscriptionDTO),
+    SetSubscriptionEnabled: Case(SUBSCRIPTION_OPERATION, _disable_subscription_example, "subscription.disable",
+                                 SubscriptionDTO),
+    RetryDelivery: Case(SUBSCRIPTION_OPERATION, _retry_delivery_example, "delivery.retry", DeliveryDTO),
+    ListSubscriptions: Case(SUBSCRIPTION_INQUIRY, _const(ListSubscriptions()), None, tuple),
+    ListDeliveries: Case(SUBSCRIPTION_INQUIRY, _const(ListDeliveries(status="FAILED")), None, tuple),
+    ListNotifications: Case(SUBSCRIPTION_INQUIRY, _const(ListNotifications()), None, tuple),
+    # The inbox: every operator their own.
+    ListInbox: Case(None, _const(ListInbox()), None, tuple),
+    UnreadCount: Case(None, _const(UnreadCount()), None, int),
+    MarkInboxRead: Case(None, _mark_read_example, "inbox.mark_read", int),
+    # Position management.
+    RegisterSettlementChannel: Case(SETTLE_OPERATION, _const(RegisterSettlementChannel(
+        code=MATRIX_CHANNEL, name="Matrix channel", gateway={"kind": "simulated", "store": "matrix-bank.sqlite"},
+    )), "settlement_channel.register", ChannelDTO),
+    CreateChannelAccount: Case(SETTLE_OPERATION, _create_account_example, "channel_account.create", ChannelAccountDTO),
+    UpdateChannelAccount: Case(SETTLE_OPERATION, _update_account_example, "channel_account.update", ChannelAccountDTO),
+    ListSettlementChannels: Case(SETTLE_INQUIRY, _const(ListSettlementChannels()), None, tuple),
+    ListChannelAccounts: Case(SETTLE_INQUIRY, _const(ListChannelAccounts()), None, tuple),
+    ChannelAccountUsage: Case(SETTLE_INQUIRY, _usage_example, None, ChannelAccountUsageDTO),
+    ListPositions: Case(POSITION_QUERY, _const(ListPositions()), None, PositionPage),
+    SetThresholds: Case(POSITION_OPERATION, _thresholds_example, "position.thresholds", PositionDTO),
+    RefreshPositions: Case(POSITION_OPERATION, _const(RefreshPositions()), "position.refresh", str),
+    SubmitWithdrawal: Case(WITHDRAWAL_OPERATION, _submit_withdrawal_example, "withdrawal.submit", WithdrawalDTO),
+    MarkWithdrawalFailed: Case(WITHDRAWAL_OPERATION, _fail_withdrawal_example, "withdrawal.fail", WithdrawalDTO),
+    ListWithdrawals: Case(WITHDRAWAL_INQUIRY, _const(ListWithdrawals()), None, tuple),
+    RecordDeposit: Case(DEPOSIT_OPERATION, _record_deposit_example, "deposit.record", DepositDTO),
+    MarkDepositSuccessful: Case(DEPOSIT_OPERATION, _deposit_success_example, "deposit.success", DepositDTO),
+    ListDeposits: Case(DEPOSIT_INQUIRY, _const(ListDeposits()), None, tuple),
 }
 
 ALL_NAMES = sorted(cls.__name__ for cls in EXAMPLES)

@@ -5,7 +5,7 @@ Importing this package registers every command and query handler.
 
 from __future__ import annotations
 
-from . import admin, approvals, audit_queries, currencies  # noqa: F401  (registers handlers)
+from . import admin, approvals, audit_queries, currencies, positions  # noqa: F401  (registers handlers)
 from .admin import (
     CreateOperator,
     CreateRole,
@@ -50,6 +50,11 @@ from .errors import (
     WboError,
 )
 from .money import D, Currency, Money
+from .notify import (  # noqa: F401  (registers the notification handlers)
+    CreateSubscription, DeleteSubscription, DeliveryDTO, DeliveryReport, InboxMessageDTO, ListDeliveries, ListInbox,
+    ListNotifications, ListSubscriptions, MarkInboxRead, NotificationDTO, RetryDelivery, SetSubscriptionEnabled,
+    SubscriptionDTO, UnreadCount,
+)
 from .policy import SecurityPolicy
 from .uow import Actor
 

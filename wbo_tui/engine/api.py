@@ -10,6 +10,7 @@ Commands and queries are pydantic models; results are DTOs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -30,17 +31,20 @@ from .uow import Actor, Services, effective_permissions, read_unit, write_unit
 
 # The Alembic revision this code expects.  A test keeps it equal to the migrations' head,
 # so the console can check the schema without importing Alembic at start-up.
-SCHEMA_REVISION = "0001_foundation"
+SCHEMA_REVISION = "0003_positions"
 
 R = TypeVar("R")
 
 
 class Engine:
-    def __init__(self, db: AsyncEngine, url: str, services: Services) -> None:
+    def __init__(self, db: AsyncEngine, url: str, services: Services,
+                 gateway_factory: Callable[[str, dict[str, Any]], Any] | None = None) -> None:
         self.db = db
         self.url = url
         self.services = services
         self._dummy: str | None = None
+        # Builds the upstream gateway of a settlement channel from its configuration.
+        self.gateway_factory = gateway_factory or _cached_gateways(services.clock)
 
     @classmethod
     async def open(
@@ -52,12 +56,13 @@ class Engine:
         hasher: PasswordHasher | None = None,
         policy: SecurityPolicy | None = None,
         check_schema: bool = True,
+        gateway_factory: Callable[[str, dict[str, Any]], Any] | None = None,
     ) -> Engine:
         services = Services(
             clock=clock or SystemClock(), ids=ids or UuidIds(),
             hasher=hasher or passwords.default_hasher(), policy=policy or SecurityPolicy(),
         )
-        engine = cls(create_engine(url), url, services)
+        engine = cls(create_engine(url), url, services, gateway_factory)
         if check_schema:
             try:
                 await engine.check_schema()
@@ -111,6 +116,23 @@ class Engine:
         async with read_unit(self.db, _actor(session), self.services) as uow:
             await uow.require(query.permission, query.action)
             return await handler(uow, query)
+
+    # --- positions ----------------------------------------------------------------------
+
+    async def poll_positions(self, *, slot: str, holder: str) -> Any:
+        """Poll every channel's balances for ``slot`` unless another process already has.
+
+        Network calls run outside any transaction; see ``positions.polling``."""
+        from .positions import polling
+
+        return await polling.poll(self, slot=slot, holder=holder, gateway_factory=self.gateway_factory)
+
+    async def refresh_positions(self, session: SessionInfo, *, holder: str) -> Any:
+        """The Refresh button: permission-checked and audited, then an immediate poll."""
+        from .positions.polling import RefreshPositions
+
+        slot = await self.execute(session, RefreshPositions())
+        return await self.poll_positions(slot=slot, holder=holder)
 
     # --- authentication -----------------------------------------------------------------
 
@@ -235,6 +257,23 @@ class Engine:
             else:
                 uow.record("operator.login_failed", "operator", username, None, {"failures": failures})
         return locked_until
+
+
+def _cached_gateways(clock: Clock) -> Callable[[str, dict[str, Any]], Any]:
+    """One gateway object per channel and configuration, built on first use."""
+    built: dict[tuple[str, str], Any] = {}
+
+    def factory(channel: str, config: dict[str, Any]) -> Any:
+        import json
+
+        from .upstream.registry import build_gateway
+
+        key = (channel, json.dumps(config, sort_keys=True))
+        if key not in built:
+            built[key] = build_gateway(config, clock=clock)
+        return built[key]
+
+    return factory
 
 
 def _actor(session: SessionInfo | Actor) -> Actor:

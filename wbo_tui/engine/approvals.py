@@ -36,8 +36,10 @@ class ApprovalKind:
     """Runs the stored command for the checker (given the item being approved);
     returns what happened, for the record."""
     authorize: Callable[[UnitOfWork, Any], Awaitable[None]] | None = None
-    """Extra checks on the checker for this item, beyond the approval permission
-    (raise PermissionDenied); run before anything is decided."""
+    """Extra checks before an approval takes effect, beyond the approval permission
+    (raise a WboError to refuse: the item stays pending)."""
+    on_reject: Callable[[UnitOfWork, Any, ApprovalDTO], Awaitable[None]] | None = None
+    """What a rejection does to the submitted thing, in the same transaction."""
 
 
 KINDS: dict[str, ApprovalKind] = {}
@@ -163,6 +165,8 @@ async def _decide(uow: UnitOfWork, approval_id: int, approve: bool, reason: str 
             status, result = "FAILED", {"error": exc.message}
             outcome = exc.message
         await uow.conn.execute(update(approvals).where(approvals.c.id == approval_id).values(status=status, outcome=outcome))
+    elif kind.on_reject is not None:
+        await kind.on_reject(uow, command, item)
     uow.record(
         "approval.approve" if approve else "approval.reject", "approval", item.ref,
         {"status": "PENDING"}, {"status": status, "reason": reason, "outcome": result, "maker": item.maker},

@@ -12,6 +12,10 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from typing import Annotated
+
+from pydantic import BeforeValidator
+
 from .errors import ValidationFailed
 
 # The rounding modes an operator may configure for a currency, by their decimal names.
@@ -127,3 +131,19 @@ class Money:
     def __le__(self, other: Money) -> bool:
         self._same(other)
         return self.amount <= other.amount
+
+
+def _exact_decimal(value: object) -> object:
+    """Commands take amounts as Decimal or text, never float (pydantic would accept one)."""
+    if isinstance(value, float) or isinstance(value, bool):
+        raise ValueError("must be given as text or Decimal, not a float")
+    if isinstance(value, str):
+        text = value.strip().replace(",", "")
+        if not _AMOUNT_TEXT.match(value.strip()):
+            raise ValueError(f"must be a plain number such as 1,234.56, not {value.strip()!r}")
+        return Decimal(text)
+    return value
+
+
+# A command field holding an amount; its currency's precision is checked by the handler.
+DecimalAmount = Annotated[Decimal, BeforeValidator(_exact_decimal)]

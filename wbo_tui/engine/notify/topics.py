@@ -1,0 +1,30 @@
+"""The topics the console raises, a fixed catalogue.
+
+A subscription can only name a topic listed here, so a typo cannot create a subscription
+that never fires.  New topics (allocation failed, approvals waiting…) are added here by the
+service that raises them, in the same change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    code: str
+    module: str
+    description: str
+
+
+TOPICS: tuple[Topic, ...] = (
+    Topic("position.alert", "Positions", "Available balance fell below the alert threshold"),
+    Topic("position.blocking", "Positions", "Available balance fell below the blocking threshold"),
+    Topic("position.recovered", "Positions", "Available balance recovered above the alert threshold"),
+)
+
+BY_CODE: dict[str, Topic] = {t.code: t for t in TOPICS}
+
+
+def is_known(code: str) -> bool:
+    return code in BY_CODE

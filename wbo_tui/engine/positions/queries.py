@@ -1,0 +1,167 @@
+"""Positions: what the Positions screen lists, and the thresholds set on them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import Field
+from sqlalchemy import select, update
+
+from ..commands import Command, Query, handles
+from ..currencies import load_currency
+from ..dto import DTO
+from ..errors import NotFound, ValidationFailed
+from ..money import DecimalAmount
+from ..uow import UnitOfWork
+from .levels import apply_level, level_for
+from .tables import channel_accounts, positions
+
+QUERY = "assets.position_anagement_inquiry_query"
+OPERATION = "assets.position_anagement_inquiry_operation"
+
+
+class PositionDTO(DTO):
+    channel_account_id: int
+    channel: str
+    account_no: str
+    currency: str
+    currency_type: str
+    scenario: str
+    available: Decimal | None
+    in_transit: Decimal | None
+    total: Decimal | None
+    as_of: datetime | None
+    polled_at: datetime | None
+    poll_status: str
+    poll_error: str | None
+    threshold_alert: Decimal | None
+    threshold_blocking: Decimal | None
+    level: str
+    amount_precision: int
+
+
+class PositionPage(DTO):
+    rows: tuple[PositionDTO, ...]
+    total_rows: int
+    offset: int
+    last_poll_at: datetime | None
+
+
+SortKey = Literal["account", "currency", "available", "in_transit", "total", "updated", "level"]
+
+
+class ListPositions(Query):
+    """Positions filtered in SQL, sorted exactly (Decimal) and paged.
+
+    One row per channel account; a deployment holds thousands, not millions, so sorting
+    amounts in Python after the SQL filter is exact and cheap.
+    """
+
+    permission = QUERY
+    action = "query positions"
+    currency: str | None = None
+    currency_type: Literal["fiat", "crypto"] | None = None
+    channel: str | None = None
+    updated_since: datetime | None = None
+    updated_until: datetime | None = None
+    sort_by: SortKey = "account"
+    descending: bool = False
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+def _row_dto(r: Any, precision: int) -> PositionDTO:
+    return PositionDTO(
+        channel_account_id=r.id, channel=r.channel, account_no=r.account_no, currency=r.currency,
+        currency_type=r.currency_type, scenario=r.scenario, available=r.available, in_transit=r.in_transit,
+        total=r.total, as_of=r.as_of, polled_at=r.polled_at, poll_status=r.poll_status, poll_error=r.poll_error,
+        threshold_alert=r.threshold_alert, threshold_blocking=r.threshold_blocking, level=r.level,
+        amount_precision=precision,
+    )
+
+
+def _joined() -> Any:
+    return select(
+        channel_accounts.c.id, channel_accounts.c.channel, channel_accounts.c.account_no, channel_accounts.c.currency,
+        channel_accounts.c.currency_type, channel_accounts.c.scenario, positions.c.available, positions.c.in_transit,
+        positions.c.total, positions.c.as_of, positions.c.polled_at, positions.c.poll_status, positions.c.poll_error,
+        positions.c.threshold_alert, positions.c.threshold_blocking, positions.c.level,
+    ).join(positions, positions.c.channel_account_id == channel_accounts.c.id)
+
+
+_SORT = {
+    "account": lambda p: (p.channel, p.account_no, p.currency),
+    "currency": lambda p: (p.currency, p.channel, p.account_no),
+    "available": lambda p: (p.available is None, p.available or Decimal(0)),
+    "in_transit": lambda p: (p.in_transit is None, p.in_transit or Decimal(0)),
+    "total": lambda p: (p.total is None, p.total or Decimal(0)),
+    "updated": lambda p: (p.polled_at is None, p.polled_at.timestamp() if p.polled_at else 0),
+    "level": lambda p: ({"BLOCKING": 0, "ALERT": 1, "NORMAL": 2}[p.level], p.channel, p.account_no),
+}
+
+
+@handles(ListPositions)
+async def list_positions(uow: UnitOfWork, q: ListPositions) -> PositionPage:
+    from ..schema import currencies
+
+    stmt = _joined()
+    if q.currency:
+        stmt = stmt.where(channel_accounts.c.currency == q.currency.upper())
+    if q.currency_type:
+        stmt = stmt.where(channel_accounts.c.currency_type == q.currency_type)
+    if q.channel:
+        stmt = stmt.where(channel_accounts.c.channel == q.channel)
+    if q.updated_since:
+        stmt = stmt.where(positions.c.polled_at >= q.updated_since)
+    if q.updated_until:
+        stmt = stmt.where(positions.c.polled_at < q.updated_until)
+    precision = {r.code: r.amount_precision for r in await uow.conn.execute(
+        select(currencies.c.code, currencies.c.amount_precision))}
+    rows = [_row_dto(r, precision[r.currency]) for r in await uow.conn.execute(stmt)]
+    rows.sort(key=_SORT[q.sort_by], reverse=q.descending)
+    from sqlalchemy import func
+
+    last = (await uow.conn.execute(select(func.max(positions.c.polled_at)))).scalar()
+    return PositionPage(rows=tuple(rows[q.offset:q.offset + q.limit]), total_rows=len(rows), offset=q.offset,
+                        last_poll_at=last)
+
+
+class SetThresholds(Command):
+    """Alert and blocking thresholds of one channel account (None: not configured)."""
+
+    permission = OPERATION
+    action = "set position thresholds"
+    channel_account_id: int
+    threshold_alert: DecimalAmount | None = None
+    threshold_blocking: DecimalAmount | None = None
+
+
+@handles(SetThresholds)
+async def set_thresholds(uow: UnitOfWork, cmd: SetThresholds) -> PositionDTO:
+    row = (await uow.conn.execute(_joined().where(channel_accounts.c.id == cmd.channel_account_id))).first()
+    if row is None:
+        raise NotFound(f"Channel account {cmd.channel_account_id} does not exist.")
+    currency = await load_currency(uow, row.currency)
+    for label, value in (("Alert threshold", cmd.threshold_alert), ("Blocking threshold", cmd.threshold_blocking)):
+        if value is not None:
+            if value < 0:
+                raise ValidationFailed(label, "must not be negative")
+            currency.check_precision(value, field=label)
+    if (cmd.threshold_alert is not None and cmd.threshold_blocking is not None
+            and cmd.threshold_blocking > cmd.threshold_alert):
+        raise ValidationFailed("Blocking threshold", "must not be above the alert threshold: "
+                               "blocking is the more severe level")
+    if (cmd.threshold_alert, cmd.threshold_blocking) == (row.threshold_alert, row.threshold_blocking):
+        raise ValidationFailed("Thresholds", "are unchanged")
+    await uow.conn.execute(update(positions).where(positions.c.channel_account_id == row.id).values(
+        threshold_alert=cmd.threshold_alert, threshold_blocking=cmd.threshold_blocking, updated_at=uow.now,
+    ))
+    uow.record("position.thresholds", "channel_account", row.id,
+               {"threshold_alert": row.threshold_alert, "threshold_blocking": row.threshold_blocking},
+               {"threshold_alert": cmd.threshold_alert, "threshold_blocking": cmd.threshold_blocking})
+    new = level_for(row.available, cmd.threshold_alert, cmd.threshold_blocking, row.level)
+    await apply_level(uow, row, row.level, new, row.available, cmd.threshold_alert, cmd.threshold_blocking)
+    fresh = (await uow.conn.execute(_joined().where(channel_accounts.c.id == row.id))).one()
+    return _row_dto(fresh, currency.amount_precision)

@@ -1,0 +1,64 @@
+"""Scheduled work inside a console process (APScheduler 3 as a clock).
+
+Every console process runs this scheduler.  APScheduler only says *when*; the database
+says *who*: each interval is a slot that exactly one process claims (a unique key, see
+``positions.polling``), so N consoles make one upstream poll per interval.  Missed
+intervals (the machine slept, no console was running) are not replayed: positions are a
+snapshot, and the next interval polls the current balances.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from .positions.polling import slot_for
+
+log = logging.getLogger(__name__)
+
+
+def process_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class EngineScheduler:
+    def __init__(self, engine: Any, *, poll_interval_s: int, holder: str | None = None) -> None:
+        if poll_interval_s < 1:
+            raise ValueError("poll_interval_s must be at least 1 second")
+        self.engine = engine
+        self.poll_interval_s = poll_interval_s
+        self.holder = holder or process_name()
+        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self.last_report: Any = None
+
+    def start(self) -> None:
+        """Start ticking on the running event loop."""
+        self._scheduler.add_job(
+            self.poll_tick,
+            IntervalTrigger(seconds=self.poll_interval_s),
+            id="position-poll",
+            # One run at a time, late runs merged into one, and a generous grace period:
+            # a busy event loop must delay a poll, not drop it.
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=self.poll_interval_s,
+        )
+        self._scheduler.start()
+
+    async def poll_tick(self) -> Any:
+        slot = slot_for(self.engine.clock.now(), self.poll_interval_s)
+        try:
+            self.last_report = await self.engine.poll_positions(slot=slot, holder=self.holder)
+        except Exception:  # noqa: BLE001 - a failed tick must not stop the schedule
+            log.exception("Position poll for %s failed", slot)
+            return None
+        return self.last_report
+
+    def shutdown(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
