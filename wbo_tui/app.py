@@ -155,7 +155,10 @@ class WboApp(EngineWorkers, App[None]):
         from wbo_tui.engine.scheduler import EngineScheduler
 
         if self.engine is not None and self.scheduler is None:
-            self.scheduler = EngineScheduler(self.engine, poll_interval_s=self.settings.poll_interval_s)
+            self.scheduler = EngineScheduler(
+                self.engine, poll_interval_s=self.settings.poll_interval_s,
+                senders=self.settings.notification_senders(), delivery_interval_s=self.settings.delivery_interval_s,
+            )
             self.scheduler.start()
 
     # How long quitting waits for engine calls in flight before cancelling them.

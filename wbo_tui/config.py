@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,8 +36,42 @@ class Settings(BaseSettings):
     """Seconds between position polls of the upstream channels (one process polls per
     interval, however many consoles are open)."""
 
+    delivery_interval_s: float = Field(default=5.0, gt=0)
+    """Seconds between passes of the notification delivery loop (email, webhooks)."""
+
+    smtp_host: str | None = None
+    """SMTP server for email alerts; without one, email deliveries fail visibly and retry."""
+
+    smtp_port: int = 25
+    """SMTP port."""
+
+    smtp_sender: str = "wbo-console@localhost"
+    """The From address of alert emails."""
+
+    smtp_starttls: bool = False
+    """Upgrade the SMTP connection with STARTTLS (required for a username and password)."""
+
+    smtp_username: str | None = None
+    """SMTP login, sent only over STARTTLS."""
+
+    smtp_password: str | None = None
+    """SMTP password, sent only over STARTTLS."""
+
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    """How long a webhook POST may take before it counts as failed (and is retried)."""
+
     clock_tick_s: float = Field(default=1.0, gt=0)
     """How often the header clock redraws (display only; not money)."""
+
+    def notification_senders(self) -> dict[str, Any]:
+        """Email and webhook senders for the delivery loop, from these settings."""
+        from wbo_tui.engine.notify.channels import SmtpServer, make_senders
+
+        smtp = None
+        if self.smtp_host:
+            smtp = SmtpServer(host=self.smtp_host, port=self.smtp_port, sender=self.smtp_sender,
+                              starttls=self.smtp_starttls, username=self.smtp_username, password=self.smtp_password)
+        return make_senders(smtp, webhook_timeout_s=self.webhook_timeout_s)
 
     def security_policy(self) -> SecurityPolicy:
         return SecurityPolicy(

@@ -27,11 +27,15 @@ def process_name() -> str:
 
 
 class EngineScheduler:
-    def __init__(self, engine: Any, *, poll_interval_s: int, holder: str | None = None) -> None:
+    def __init__(self, engine: Any, *, poll_interval_s: int, holder: str | None = None,
+                 senders: dict[str, Any] | None = None, delivery_interval_s: float = 5.0) -> None:
         if poll_interval_s < 1:
             raise ValueError("poll_interval_s must be at least 1 second")
         self.engine = engine
         self.poll_interval_s = poll_interval_s
+        # Email and webhook senders for the notification delivery loop; None: no loop here.
+        self.senders = senders
+        self.delivery_interval_s = delivery_interval_s
         self.holder = holder or process_name()
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self.last_report: Any = None
@@ -48,7 +52,22 @@ class EngineScheduler:
             coalesce=True,
             misfire_grace_time=self.poll_interval_s,
         )
+        if self.senders is not None:
+            # Every process runs the loop; each delivery is claimed by one of them.
+            self._scheduler.add_job(
+                self.delivery_tick, IntervalTrigger(seconds=self.delivery_interval_s), id="notification-delivery",
+                max_instances=1, coalesce=True, misfire_grace_time=max(1, int(self.delivery_interval_s)),
+            )
         self._scheduler.start()
+
+    async def delivery_tick(self) -> Any:
+        from .notify.delivery import deliver_due
+
+        try:
+            return await deliver_due(self.engine, worker_id=self.holder, senders=self.senders or {})
+        except Exception:  # noqa: BLE001 - a failed pass must not stop the schedule
+            log.exception("Notification delivery pass failed")
+            return None
 
     async def poll_tick(self) -> Any:
         slot = slot_for(self.engine.clock.now(), self.poll_interval_s)
