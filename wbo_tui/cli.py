@@ -81,20 +81,25 @@ def demo(
     """Create a seeded demo database from data/ and start the console on it."""
     url = f"sqlite:///{db.resolve()}"
     if reset or not db.exists():
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
-        _run(_create_seeded(url, DATA_DIR / "demo.json"))
+        bank = db.resolve().parent / "wbo-demo-bank.sqlite"
+        for path in (db, bank):
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        _run(_create_seeded(url, DATA_DIR / "demo.json", db.resolve().parent))
         typer.echo(f"Demo database ready: {db}")
     _start_console(_settings(url))
 
 
-async def _create_seeded(url: str, data_file: Path) -> None:
+async def _create_seeded(url: str, data_file: Path, data_dir: Path) -> None:
     from wbo_tui.engine import Engine, migrate, seed
 
     await migrate.upgrade_async(url)
     engine = await Engine.open(url)
     try:
-        await seed.seed(engine, seed.load(data_file))
+        await seed.seed(engine, seed.load(data_file), data_dir=data_dir)
+        await seed.seed(engine, seed.load(data_file.with_name("demo_positions.json")), data_dir=data_dir)
+        # A first poll, so the demo opens on current positions.
+        await engine.poll_positions(slot="demo:seed", holder="demo")
     finally:
         await engine.close()
 
@@ -112,7 +117,7 @@ def seed_command(
 
         engine = await Engine.open(url)
         try:
-            await seed.seed(engine, seed.load(file))
+            await seed.seed(engine, seed.load(file), data_dir=Path.cwd())
         finally:
             await engine.close()
 

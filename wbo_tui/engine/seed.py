@@ -1,8 +1,11 @@
-"""Loading roles and operators from a JSON file (the demo data in ``data/``)."""
+"""Loading demo data from a JSON file (``data/demo.json``): roles and operators, a
+settlement channel on the simulated upstream with its accounts, thresholds and balances,
+and alert subscriptions."""
 
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +16,50 @@ from .uow import Actor
 SEED_ACTOR = Actor.system("seed")
 
 
-async def seed(engine: Engine, data: dict[str, Any]) -> None:
-    """Create the roles and operators in ``data`` through the engine's own commands,
-    so the seed itself is validated and audited."""
+async def seed(engine: Engine, data: dict[str, Any], *, data_dir: Path | None = None) -> None:
+    """Create what ``data`` describes through the engine's own commands, so the seed itself
+    is validated and audited.  ``data_dir`` replaces ``{data_dir}`` in gateway settings."""
     for role in data.get("roles", []):
         await engine.execute(SEED_ACTOR, CreateRole(**role))
     for op in data.get("operators", []):
         await engine.execute(SEED_ACTOR, CreateOperator(**op))
+    if data.get("settlement_channels"):
+        await _seed_positions(engine, data, data_dir or Path.cwd())
+    if data.get("subscriptions"):
+        from .notify import CreateSubscription
+
+        for sub in data["subscriptions"]:
+            await engine.execute(SEED_ACTOR, CreateSubscription(**sub))
+
+
+async def _seed_positions(engine: Engine, data: dict[str, Any], data_dir: Path) -> None:
+    from .positions import CreateChannelAccount, RegisterSettlementChannel, SetThresholds
+    from .upstream.simulator import SimulatedUpstream
+
+    stores: dict[str, Path] = {}
+    for channel in data["settlement_channels"]:
+        gateway = json.loads(json.dumps(channel["gateway"]).replace("{data_dir}", str(data_dir.resolve())))
+        await engine.execute(SEED_ACTOR, RegisterSettlementChannel(
+            code=channel["code"], name=channel["name"], gateway=gateway))
+        if gateway.get("kind") == "simulated":
+            stores[channel["code"]] = Path(gateway["store"])
+    balances: dict[str, list[tuple[str, str, Decimal]]] = {}
+    for acct in data.get("channel_accounts", []):
+        fields = {k: acct[k] for k in ("channel", "currency_type", "currency", "account_no", "scenario")}
+        dto = await engine.execute(SEED_ACTOR, CreateChannelAccount(**fields, remarks=acct.get("remarks", "")))
+        if "threshold_alert" in acct or "threshold_blocking" in acct:
+            await engine.execute(SEED_ACTOR, SetThresholds(
+                channel_account_id=dto.id, threshold_alert=acct.get("threshold_alert"),
+                threshold_blocking=acct.get("threshold_blocking")))
+        if "upstream_available" in acct and acct["channel"] in stores:
+            balances.setdefault(acct["channel"], []).append(
+                (acct["account_no"], acct["currency"], Decimal(acct["upstream_available"])))
+    for code, rows in balances.items():
+        bank = SimulatedUpstream(stores[code], clock=engine.clock)
+        try:
+            await bank.set_balances(rows)
+        finally:
+            bank.close()
 
 
 def load(path: Path) -> dict[str, Any]:
