@@ -19,6 +19,7 @@ from .core import BenchmarkUnavailable, Result, format_result, format_summary
 # all of them are imported to build the command line.
 BENCHMARKS: dict[str, str] = {
     "startup": "bench.startup",
+    "poll": "bench.poll",
 }
 
 

@@ -12,10 +12,14 @@ from wbo_tui.engine.passwords import fast_hasher
 from wbo_tui.engine.scheduler import EngineScheduler
 
 
-async def _run(url: str, name: str, start_at: float, stop_at: float, interval_s: int) -> int:
+async def _run(url: str, name: str, interval_s: int, results: Any, go: Any) -> int:
     engine = await Engine.open(url, hasher=fast_hasher())
     scheduler = EngineScheduler(engine, poll_interval_s=interval_s, holder=name)
     try:
+        # Tell the parent this console is up, then wait for the common start and stop
+        # moments (chosen once every console is ready, so a slow start loses no slot).
+        results.put((name, "ready", ""))
+        start_at, stop_at = await asyncio.to_thread(go.get, True, 120)
         await asyncio.sleep(max(0.0, start_at - time.time()))
         scheduler.start()
         await asyncio.sleep(max(0.0, stop_at - time.time()))
@@ -26,10 +30,10 @@ async def _run(url: str, name: str, start_at: float, stop_at: float, interval_s:
     return 0
 
 
-def run_console(url: str, name: str, start_at: float, stop_at: float, interval_s: int, results: Any) -> None:
+def run_console(url: str, name: str, interval_s: int, results: Any, go: Any) -> None:
     """Process entry point: one console's scheduler between two wall-clock moments."""
     try:
-        asyncio.run(_run(url, name, start_at, stop_at, interval_s))
+        asyncio.run(_run(url, name, interval_s, results, go))
         results.put((name, "ok", ""))
     except Exception:  # noqa: BLE001 - reported to the parent, which fails the test
         results.put((name, "error", traceback.format_exc()))

@@ -26,20 +26,25 @@ ROUNDS = 20
 async def test_three_consoles_make_one_upstream_poll_per_interval(engine, db_url: str, tmp_path: Path) -> None:  # noqa: ANN001
     desk = await open_desk(engine, tmp_path / "bank.sqlite")
     before = await desk.bank.request_count("balances")
-    # Start every scheduler half an interval before a slot boundary, so each tick lands
-    # mid-slot; stop them just before the 21st slot.
-    boundary = math.ceil(time.time()) + 3
-    start_at = boundary - INTERVAL_S / 2
-    stop_at = boundary + INTERVALS * INTERVAL_S - 0.1
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
+    go = [ctx.Queue() for _ in range(CONSOLES)]
     consoles = [
         ctx.Process(target=positions_workers.run_console,
-                    args=(db_url, f"console{i}", start_at, stop_at, INTERVAL_S, results), daemon=True)
+                    args=(db_url, f"console{i}", INTERVAL_S, results, go[i]), daemon=True)
         for i in range(CONSOLES)
     ]
     for process in consoles:
         process.start()
+    ready = [results.get(timeout=120) for _ in consoles]
+    assert [r[1] for r in ready] == ["ready"] * CONSOLES, ready
+    # Start every scheduler half an interval before a slot boundary, so each tick lands
+    # mid-slot; stop them just before the 21st slot.
+    boundary = math.ceil(time.time()) + 2
+    start_at = boundary - INTERVAL_S / 2
+    stop_at = boundary + INTERVALS * INTERVAL_S - 0.1
+    for queue in go:
+        queue.put((start_at, stop_at))
     outcomes = [results.get(timeout=stop_at - time.time() + 60) for _ in consoles]
     for process in consoles:
         process.join(timeout=30)

@@ -7,7 +7,9 @@ many consoles are open, with no leader to elect and nothing to hand over when a 
 exits.  A process that dies mid-poll loses that slot's poll; the next slot polls again.
 
 Network calls happen outside any transaction; the balances are then written, thresholds
-evaluated and alerts raised in one write transaction.
+evaluated and alerts raised in one write transaction.  That transaction yields to the
+event loop between slices of accounts (the console shares the loop): still one
+transaction, so the level changes and alerts commit with the balances they are based on.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from .tables import channel_accounts, poll_runs, positions, settlement_channels
 POLL_ACTOR = Actor.system("position-poller")
 # How long one channel may take to answer a balance request before it counts as failed.
 CHANNEL_TIMEOUT_S = 20.0
+# Accounts handled between two yields to the event loop while recording a poll (the
+# console shares the loop: each slice must stay well under a frame's worth of work).
+_CHUNK = 250
 
 GatewayFactory = Callable[[str, dict[str, Any]], Any]
 
@@ -75,21 +80,23 @@ async def poll(engine: Any, *, slot: str, holder: str, gateway_factory: GatewayF
         return PollReport(slot=slot, polled=False)  # nothing configured: no run, no audit noise
     if not await claim_slot(engine, slot, holder):
         return PollReport(slot=slot, polled=False)
+    by_channel: dict[str, list[Any]] = defaultdict(list)
+    for account in accounts:  # one pass: 4,000 accounts x 40 channels must not be 160,000 row reads
+        by_channel[account.channel].append(account)
     fetched = await asyncio.gather(*(
-        _fetch(code, channels[code], [a for a in accounts if a.channel == code], gateway_factory)
-        for code in sorted({a.channel for a in accounts})
+        _fetch(code, channels[code], by_channel[code], gateway_factory) for code in sorted(by_channel)
     ))
     return await _record(engine, slot, accounts, fetched)
 
 
 async def _load(engine: Any) -> tuple[list[Any], dict[str, dict[str, Any]]]:
     async with read_unit(engine.db, POLL_ACTOR, engine.services) as uow:
-        accounts = list(await uow.conn.execute(
+        accounts = (await uow.conn.execute(
             select(channel_accounts.c.id, channel_accounts.c.channel, channel_accounts.c.account_no,
                    channel_accounts.c.currency, channel_accounts.c.scenario)
             .join(settlement_channels, settlement_channels.c.code == channel_accounts.c.channel)
             .where(settlement_channels.c.enabled.is_(True))
-        ))
+        )).all()
         channels = {r.code: json.loads(r.gateway) for r in await uow.conn.execute(select(settlement_channels))}
     return accounts, channels
 
@@ -118,11 +125,18 @@ async def _record(engine: Any, slot: str, accounts: list[Any], fetched: list[_Fe
     by_channel = {f.channel: f for f in fetched}
     ok = failed = changes = 0
     async with write_unit(engine.db, POLL_ACTOR, engine.services) as uow:
-        current = {r.channel_account_id: r for r in await uow.conn.execute(select(positions))}
+        # Only what the evaluation needs: converting every stored balance back to Decimal
+        # and datetime would hold the event loop for nothing.
+        current = {r.channel_account_id: r for r in await uow.conn.execute(select(
+            positions.c.channel_account_id, positions.c.threshold_alert, positions.c.threshold_blocking,
+            positions.c.level,
+        ))}
         updates_ok: list[dict[str, Any]] = []
         failures: dict[str, list[int]] = defaultdict(list)
         transitions = []
-        for account in accounts:
+        for n, account in enumerate(accounts, 1):
+            if n % _CHUNK == 0:
+                await asyncio.sleep(0)  # let the console draw between slices of pure-Python work
             result = by_channel[account.channel]
             balance = result.balances.get((account.account_no, account.currency)) if result.balances else None
             if balance is None:
@@ -171,7 +185,11 @@ async def _write_balances(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
         .values(available=bindparam("available"), in_transit=bindparam("in_transit"), total=bindparam("total"),
                 as_of=bindparam("as_of"), polled_at=uow.now, poll_status="OK", poll_error=None, updated_at=uow.now)
     )
-    await uow.conn.execute(stmt, rows)
+    # In slices, all in the caller's transaction: the driver's parameter processing for
+    # thousands of rows at once would hold the event loop for hundreds of milliseconds.
+    for start in range(0, len(rows), _CHUNK):
+        await uow.conn.execute(stmt, rows[start:start + _CHUNK])
+        await asyncio.sleep(0)
 
 
 class RefreshPositions(Command):
