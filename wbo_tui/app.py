@@ -9,7 +9,7 @@ command palette's console commands.
 from __future__ import annotations
 
 import asyncio
-
+import gc
 import logging
 import os
 import tempfile
@@ -83,6 +83,15 @@ def configure_log_file() -> Path:
     return path
 
 
+def _settle_heap() -> None:
+    """Move everything start-up built (Textual, SQLAlchemy, pydantic) out of the garbage
+    collector's sight.  A console runs for hours; without this, each full collection
+    walks that whole heap again, and during a poll of thousands of accounts one such
+    pass stalled the screen for ~90 ms (measured by ``bench poll``)."""
+    gc.collect()
+    gc.freeze()
+
+
 class WboApp(EngineWorkers, App[None]):
     """The console.  ``WboApp(settings).run()``; tests inject clock, ids and a fast hasher."""
 
@@ -98,6 +107,7 @@ class WboApp(EngineWorkers, App[None]):
         "screens/shell.tcss",
         "screens/admin.tcss",
         "screens/audit.tcss",
+        "screens/positions.tcss",
     ]
     BINDINGS = [Binding("f1", "help", "Help", show=False, id="help")]
 
@@ -198,6 +208,7 @@ class WboApp(EngineWorkers, App[None]):
         self._locked = False
         self._last_input_s = self.idle_clock()
         self._show_only(ShellScreen())
+        self.call_after_refresh(_settle_heap)
 
     async def fresh_session(self) -> SessionInfo:
         """Re-read the operator's permissions, so a grant takes effect without a restart."""

@@ -32,7 +32,7 @@ async def test_successful_login_shows_the_shell_with_operator_database_and_time(
         assert screen_text(pilot, "#hdr-db") == "sqlite:wbo.db"
         assert screen_text(pilot, "#hdr-time") == "2026-11-20 09:30:00 UTC"
         assert app.screen.query_one(ConsoleHeader).area == "Positions"
-        assert "The Positions screens arrive in a later release." in screen_text(pilot, "#positions .module-later")
+        assert app.screen.query("#positions PositionsPane")  # the first area, on screen
     assert (await last_actions(engine, 1)) == ["operator.login"]
     assert (await operator_row(engine, "admin")).failed_logins == 0
 

@@ -31,7 +31,8 @@ _AREA_KEYS = Binding.Group("Areas", compact=True)
 
 
 def make_area(area_id: str) -> Area:
-    """A new area widget; Admin and Audit (tables, tabs, forms) are imported on first use."""
+    """A new area widget; Positions, Admin and Audit (tables, tabs, forms) are imported on
+    first use."""
     if area_id == "admin":
         from .admin import AdminArea
 
@@ -40,6 +41,10 @@ def make_area(area_id: str) -> Area:
         from .audit import AuditArea
 
         return AuditArea(id="audit")
+    if area_id == "positions":
+        from .positions_area import PositionsArea
+
+        return PositionsArea(id="positions")
     return ModuleArea(dict(AREAS)[area_id], id=area_id)
 
 SHELL_HELP = (

@@ -1,0 +1,328 @@
+"""Positions › Positions: balances per channel account, re-read from the database every
+few seconds, filtered, sorted and paged in the engine's query."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.timer import Timer
+from textual.widgets import DataTable, Input, Static
+from textual.worker import Worker
+
+from wbo_tui.engine import ValidationFailed
+from wbo_tui.widgets.denied import DeniedPanel
+from wbo_tui.engine.positions import ListPositions, PositionDTO, PositionPage
+
+from .audit_filters import parse_moment
+from .pane import TablePane, cell
+from .position_forms import ThresholdsScreen, amount_text
+
+SORT_KEYS = ("account", "currency", "available", "in_transit", "total", "updated", "level")
+PAGE_SIZE = 50
+OPERATION = "assets.position_anagement_inquiry_operation"
+
+
+def age_text(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def position_status(p: PositionDTO, now: datetime, stale_after_s: float) -> str:
+    """OK, FAILED, NEVER or STALE: a row not polled within twice the poll interval is
+    never shown as current."""
+    if p.poll_status == "NEVER" or p.polled_at is None:
+        return "NEVER"
+    if p.poll_status == "FAILED":
+        return "FAILED"
+    if (now - p.polled_at).total_seconds() > stale_after_s:
+        return "STALE"
+    return "OK"
+
+
+@dataclass(frozen=True, slots=True)
+class PositionFilters:
+    currency: str | None = None
+    currency_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def parse_position_filters(currency: str, currency_type: str, since: str, until: str) -> PositionFilters:
+    kind = currency_type.strip().lower() or None
+    if kind not in (None, "fiat", "crypto"):
+        raise ValidationFailed("Currency type", "must be fiat or crypto")
+    start = parse_moment("Updated since", since, upper=False)
+    end = parse_moment("Updated until", until, upper=True)
+    if start is not None and end is not None and end <= start:
+        raise ValidationFailed("Updated until", "must not be before Updated since")
+    return PositionFilters(currency=currency.strip().upper() or None, currency_type=kind, since=start, until=end)
+
+
+class PositionsPane(TablePane):
+    # Status and age come first: a stale or failed balance must be seen even on a narrow terminal.
+    COLUMNS = ("Account", "Ccy", "Status", "Age", "Available", "In transit", "Total", "Alert", "Blocking",
+               "Level", "Updated (UTC)", "Scenario", "Channel")
+    EMPTY = "No positions: configure channel accounts, then wait for a poll or press r."
+    HELP = (
+        "Balances of each channel account as last polled from the upstream, re-read from the "
+        "database every few seconds (polls by other consoles show up too). Status: OK, FAILED "
+        "(the error is in the line below the table), NEVER polled, or STALE when the last poll "
+        "is older than twice the poll interval. Filter by currency, type (fiat/crypto) and update "
+        "time (YYYY-MM-DD [HH:MM] UTC; Enter applies). s cycles the sort column, S reverses it; "
+        "[ and ] page. r polls the upstream now; t sets the selected account's thresholds."
+    )
+    REFRESH_EVERY_S = 5.0
+    BINDINGS = [
+        Binding("r", "refresh_now", "Refresh", id="positions-refresh", tooltip="Poll the upstream now"),
+        Binding("t", "thresholds", "Thresholds", id="positions-thresholds", tooltip="Set thresholds"),
+        Binding("s", "sort", "Sort", id="positions-sort", tooltip="Next sort column"),
+        Binding("S", "reverse", "Reverse", key_display="S", id="positions-reverse", tooltip="Reverse the sort"),
+        Binding("left_square_bracket", "page(-1)", "Prev page", key_display="[", id="positions-prev"),
+        Binding("right_square_bracket", "page(1)", "Next page", key_display="]", id="positions-next"),
+    ]
+    ROW_ACTIONS = frozenset({"thresholds"})
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self.filters = PositionFilters()
+        self.sort_by = "account"
+        self.descending = False
+        self.page_offset = 0
+        self.page: PositionPage | None = None
+        self._timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="position-filters"):
+            yield Input(id="filter-currency", placeholder="Currency")
+            yield Input(id="filter-currency-type", placeholder="Type fiat/crypto")
+            yield Input(id="filter-since", placeholder="Updated since")
+            yield Input(id="filter-until", placeholder="Updated until")
+        yield from super().compose()
+
+    def compose_detail(self) -> ComposeResult:
+        yield Static("", classes="pane-detail", markup=False)
+
+    # --- loading ------------------------------------------------------------------------
+
+    def _query(self) -> ListPositions:
+        f = self.filters
+        return ListPositions(currency=f.currency, currency_type=f.currency_type, updated_since=f.since,
+                             updated_until=f.until, sort_by=self.sort_by, descending=self.descending,
+                             offset=self.page_offset, limit=PAGE_SIZE)
+
+    async def fetch(self) -> Sequence[PositionDTO]:
+        engine, session = self.wbo.engine, self.wbo.session
+        assert engine is not None and session is not None
+        page = await engine.query(session, self._query())
+        if page.offset >= page.total_rows > 0 and self.page_offset > 0:
+            self.page_offset = max(0, (page.total_rows - 1) // PAGE_SIZE * PAGE_SIZE)
+            page = await engine.query(session, self._query())
+        self.page = page
+        return page.rows
+
+    @work(exclusive=True, group="load", exit_on_error=False)
+    async def _load(self) -> None:
+        try:
+            await self.wbo.fresh_session()
+            items = await self.fetch()
+            was_denied = self.has_class("-denied")
+            self.query_one(DeniedPanel).hide()
+            self.remove_class("-denied")
+            self._show(items)
+            if was_denied:
+                self.refresh_bindings()
+                self.focus_table()
+        finally:
+            self._arm()
+
+    def _arm(self) -> None:
+        """Re-arm the auto-refresh after each load, so loads never overlap."""
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(self.REFRESH_EVERY_S, self._tick)
+
+    def _tick(self) -> None:
+        # Paused while a modal is open or the area is not shown; the timer still re-arms.
+        if self.screen is self.app.screen and self.is_on_screen and not self.busy:
+            self._tick_load()
+        else:
+            self._arm()
+
+    @work(exclusive=True, group="load", exit_on_error=False)
+    async def _tick_load(self) -> None:
+        try:
+            items = await self.fetch()
+            if not self.has_class("-denied"):
+                self._show(items)
+        finally:
+            self._arm()
+
+    def _now(self) -> datetime:
+        engine = self.wbo.engine
+        assert engine is not None
+        return engine.clock.now()
+
+    def _show(self, items: Sequence[Any]) -> None:
+        """Rows are keyed by channel account id and updated in place when the same
+        accounts are shown; a different set of rows is laid out again."""
+        table = self.table
+        now, stale = self._now(), 2 * self.wbo.settings.poll_interval_s
+        keys = [self.row_key(item) for item in items]
+        if keys != list(self.items):
+            super()._show(items)
+            self.refresh_bindings()
+            return
+        with self.app.batch_update():
+            self.items = {}
+            for key, item in zip(keys, items, strict=True):
+                self.items[key] = item
+                for column, value in zip(table.ordered_columns, self._cells(item, now, stale), strict=True):
+                    table.update_cell(key, column.key, value)
+        self.query_one(".pane-status", Static).update(self.status_text(items))
+        self.show_detail(self.selected)
+        self.refresh_bindings()
+
+    def row_key(self, item: PositionDTO) -> str:
+        return str(item.channel_account_id)
+
+    def row_cells(self, item: PositionDTO) -> Sequence[object]:
+        return self._cells(item, self._now(), 2 * self.wbo.settings.poll_interval_s)
+
+    def _cells(self, p: PositionDTO, now: datetime, stale_after_s: float) -> list[Text]:
+        def money(amount: Any) -> Text:
+            return Text(amount_text(amount, p.amount_precision), justify="right", no_wrap=True)
+
+        status = position_status(p, now, stale_after_s)
+        status_style = {"OK": "green", "FAILED": "bold red", "STALE": "bold yellow", "NEVER": "dim"}[status]
+        level_style = {"ALERT": "bold black on yellow", "BLOCKING": "bold white on red"}.get(p.level, "")
+        updated = f"{p.polled_at:%Y-%m-%d %H:%M:%S}" if p.polled_at else "never"
+        age = age_text((now - p.polled_at).total_seconds()) if p.polled_at else "—"
+        return [cell(p.account_no), cell(p.currency), Text(status, style=status_style), Text(age, justify="right"),
+                money(p.available), money(p.in_transit), money(p.total), money(p.threshold_alert),
+                money(p.threshold_blocking), Text(p.level, style=level_style), cell(updated), cell(p.scenario),
+                cell(p.channel)]
+
+    def status_text(self, items: Sequence[Any]) -> str:
+        page = self.page
+        if page is None or page.total_rows == 0:
+            return self.EMPTY
+        last = f"{page.last_poll_at:%Y-%m-%d %H:%M:%S} UTC" if page.last_poll_at else "never"
+        order = f"sorted by {self.sort_by}{' (descending)' if self.descending else ''}"
+        return (f"Rows {page.offset + 1}–{page.offset + len(page.rows)} of {page.total_rows}, {order}. "
+                f"Last poll {last}.")
+
+    def show_detail(self, p: PositionDTO | None) -> None:
+        text = ""
+        if p is not None:
+            status = position_status(p, self._now(), 2 * self.wbo.settings.poll_interval_s)
+            text = f"{p.channel} {p.account_no} {p.currency} ({p.scenario}): {status}."
+            if status == "FAILED":
+                text += f" Last poll failed: {p.poll_error or 'no detail'}."
+            elif status == "STALE":
+                text += " Not polled for more than twice the poll interval: the balance may be out of date."
+            elif status == "NEVER":
+                text += " Not polled yet."
+            if p.as_of is not None:
+                text += f" Balance as of {p.as_of:%Y-%m-%d %H:%M:%S} UTC."
+        self.query_one(".pane-detail", Static).update(text)
+
+    # --- filters, sort, pages -------------------------------------------------------------
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        try:
+            self.filters = parse_position_filters(
+                self.query_one("#filter-currency", Input).value, self.query_one("#filter-currency-type", Input).value,
+                self.query_one("#filter-since", Input).value, self.query_one("#filter-until", Input).value,
+            )
+        except ValidationFailed as error:
+            self.app.notify(str(error), title="Filter not applied", severity="error", markup=False)
+            return
+        self.page_offset = 0
+        self.load()
+
+    def action_sort(self) -> None:
+        self.sort_by = SORT_KEYS[(SORT_KEYS.index(self.sort_by) + 1) % len(SORT_KEYS)]
+        self.page_offset = 0
+        self.load()
+
+    def action_reverse(self) -> None:
+        self.descending = not self.descending
+        self.page_offset = 0
+        self.load()
+
+    def action_page(self, step: int) -> None:
+        total = self.page.total_rows if self.page else 0
+        offset = self.page_offset + step * PAGE_SIZE
+        if 0 <= offset < max(total, 1):
+            self.page_offset = offset
+            self.load()
+
+    # --- acting ---------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        allowed = super().check_action(action, parameters)
+        if not allowed:
+            return allowed
+        session = self.wbo.session
+        if action in ("refresh_now", "thresholds") and session is not None and not session.can(OPERATION):
+            return None
+        if action == "refresh_now" and self.busy:
+            return None
+        if action == "page":
+            total = self.page.total_rows if self.page else 0
+            forward = bool(parameters) and int(parameters[0]) > 0  # type: ignore[call-overload]
+            possible = self.page_offset + PAGE_SIZE < total if forward else self.page_offset > 0
+            return True if possible else None
+        return True
+
+    def action_refresh_now(self) -> None:
+        if self.busy:
+            return
+        self.busy = True
+        self._refresh_now()
+
+    @work(group="act", exit_on_error=False)
+    async def _refresh_now(self) -> None:
+        engine, session = self.wbo.engine, self.wbo.session
+        assert engine is not None and session is not None
+        report = await engine.refresh_positions(session, holder=f"console:{session.username}")
+        self.busy = False
+        if not report.polled:
+            message = "Another console is polling right now; its results appear here shortly."
+        else:
+            failed = f" Failed channels: {', '.join(report.failed_channels)}." if report.failed_channels else ""
+            message = f"Refreshed: {report.accounts_ok} account(s) OK, {report.accounts_failed} failed.{failed}"
+        self.app.notify(message, title="Refresh", markup=False,
+                        severity="warning" if report.accounts_failed else "information")
+        self.load()
+
+    def action_thresholds(self) -> None:
+        position = self.selected
+        if position is not None:
+            self.app.push_screen(ThresholdsScreen(position), callback=self._thresholds_set)
+
+    def _thresholds_set(self, position: PositionDTO | None) -> None:
+        if position is not None:
+            self.app.notify(f"Thresholds of {position.channel} {position.account_no} {position.currency} saved; "
+                            f"level {position.level}.", markup=False)
+            self.load()
+
+    def handle_engine_error(self, worker: Worker, error: Exception) -> bool:
+        if worker.group == "act":
+            self.busy = False
+        return super().handle_engine_error(worker, error)
