@@ -22,6 +22,7 @@ from wbo_tui.engine.positions import (
 )
 from wbo_tui.engine.upstream.simulator import SimulatedUpstream
 from wbo_tui.screens.forms import ConfirmScreen
+from wbo_tui.screens.permission_request import PermissionRequestScreen
 from wbo_tui.screens.position_forms import ChannelAccountScreen, ThresholdsScreen
 from wbo_tui.screens.positions_table import PositionsPane
 from wbo_tui.screens.shell import ShellScreen
@@ -185,13 +186,18 @@ async def test_refresh_polls_the_upstream_and_shows_new_balances(make_app, desk)
     assert await bank.request_count("balances") > before
 
 
-async def test_refresh_and_thresholds_are_disabled_without_the_operation_permission(make_app, desk) -> None:
+async def test_refresh_without_the_operation_permission_names_it_and_offers_a_request(make_app, desk) -> None:
+    bank = desk.banks[CHANNEL]
+    before = await bank.request_count("balances")
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
-        pane = await open_positions(pilot, "checker")
+        await open_positions(pilot, "checker")
         assert positions_table(pilot).row_count == 4
-        assert pane.check_action("refresh_now", ()) is None
-        assert pane.check_action("thresholds", ()) is None
+        await pilot.press("r")
+        await wait_for_screen(pilot, PermissionRequestScreen)
+        assert "assets.position_anagement_inquiry_operation" in " ".join(
+            plain(w) for w in app.screen.query("Static"))
+    assert await bank.request_count("balances") == before  # refused: the upstream was not asked
 
 
 async def test_thresholds_form_refuses_inconsistent_values_then_saves(make_app, desk) -> None:

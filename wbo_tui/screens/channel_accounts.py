@@ -14,7 +14,6 @@ from wbo_tui.engine.positions import ChannelAccountDTO, ChannelDTO, ListChannelA
 from .pane import TablePane
 from .position_forms import ChannelAccountScreen
 
-OPERATION = "atm.settle_chnl_bank_acct_operation"
 
 
 class ChannelAccountsPane(TablePane):
@@ -60,13 +59,6 @@ class ChannelAccountsPane(TablePane):
             f"version {a.version}." + (f" {a.remarks}" if a.remarks else "")
         )
         self.query_one(".pane-detail", Static).update(text)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        allowed = super().check_action(action, parameters)
-        session = self.wbo.session
-        if allowed and action in ("new", "edit") and session is not None and not session.can(OPERATION):
-            return None
-        return allowed
 
     def action_new(self) -> None:
         self.app.push_screen(ChannelAccountScreen(self.channels), callback=self._saved)

@@ -27,7 +27,6 @@ from .position_forms import ThresholdsScreen, amount_text
 
 SORT_KEYS = ("account", "currency", "available", "in_transit", "total", "updated", "level")
 PAGE_SIZE = 50
-OPERATION = "assets.position_anagement_inquiry_operation"
 
 
 def age_text(seconds: float) -> str:
@@ -278,9 +277,8 @@ class PositionsPane(TablePane):
         allowed = super().check_action(action, parameters)
         if not allowed:
             return allowed
-        session = self.wbo.session
-        if action in ("refresh_now", "thresholds") and session is not None and not session.can(OPERATION):
-            return None
+        # A missing permission does not disable the key: the engine refuses, and the
+        # operator is told which permission and offered a request for it.
         if action == "refresh_now" and self.busy:
             return None
         if action == "page":
