@@ -9,6 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
+# Durations (timeouts, delays, intervals) in seconds.  Not money: money is Decimal.
+Seconds = float
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
@@ -31,7 +35,7 @@ class FixedClock:
     def now(self) -> datetime:
         return self._now
 
-    def advance(self, **kwargs: float) -> None:
+    def advance(self, **kwargs: Seconds) -> None:
         self._now += timedelta(**kwargs)
 
     def set(self, moment: datetime) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from .clock import Seconds
 from .positions.polling import slot_for
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def process_name() -> str:
 
 class EngineScheduler:
     def __init__(self, engine: Any, *, poll_interval_s: int, holder: str | None = None,
-                 senders: dict[str, Any] | None = None, delivery_interval_s: float = 5.0) -> None:
+                 senders: dict[str, Any] | None = None, delivery_interval_s: Seconds = 5.0) -> None:
         if poll_interval_s < 1:
             raise ValueError("poll_interval_s must be at least 1 second")
         self.engine = engine

@@ -27,6 +27,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any, Protocol
 
+from ..clock import Seconds
+
 USER_AGENT = "WBO-Console-Notify/1"
 
 
@@ -82,7 +84,7 @@ class SmtpServer:
     starttls: bool = False
     username: str | None = None
     password: str | None = field(default=None, repr=False)
-    timeout_s: float = 30.0
+    timeout_s: Seconds = 30.0
     message_id_domain: str | None = None
     """Right-hand side of Message-IDs; the sender's domain when None."""
 
@@ -151,7 +153,7 @@ class WebhookSender:
     """POSTs the notification as JSON.  2xx is success; anything else is a failure,
     4xx (except 408, 425, 429) a permanent one."""
 
-    def __init__(self, timeout_s: float = 10.0) -> None:
+    def __init__(self, timeout_s: Seconds = 10.0) -> None:
         self.timeout_s = timeout_s
         self._opener = urllib.request.build_opener(_NoRedirects)
 
@@ -215,7 +217,7 @@ class UnconfiguredSender:
         raise DeliveryError(f"No {self.what} is configured for this console.")
 
 
-def make_senders(smtp: SmtpServer | None = None, *, webhook_timeout_s: float = 10.0) -> dict[str, Sender]:
+def make_senders(smtp: SmtpServer | None = None, *, webhook_timeout_s: Seconds = 10.0) -> dict[str, Sender]:
     """The real senders: email through ``smtp`` (failing visibly when None), webhooks by HTTP."""
     return {
         "email": SmtpSender(smtp) if smtp is not None else UnconfiguredSender("SMTP server"),

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_, select, update
 
+from ..clock import Seconds
 from ..uow import Actor, read_unit, write_unit
 from .channels import DeliveryError, OutgoingMessage, Senders
 from .dto import DeliveryReport
@@ -89,7 +90,7 @@ def _due(now: datetime) -> Any:
 
 
 async def claim_due(
-    engine: Engine, *, worker_id: str, now: datetime, limit: int = 20, claim_ttl_s: float = 300.0
+    engine: Engine, *, worker_id: str, now: datetime, limit: int = 20, claim_ttl_s: Seconds = 300.0
 ) -> list[Claim]:
     """Claim up to ``limit`` due deliveries for ``worker_id`` until ``now + claim_ttl_s``.
 
@@ -195,7 +196,7 @@ async def deliver_due(
     now: datetime | None = None,
     policy: RetryPolicy | None = None,
     batch_size: int = 20,
-    claim_ttl_s: float = 300.0,
+    claim_ttl_s: Seconds = 300.0,
 ) -> DeliveryReport:
     """One pass of the delivery loop: claim what is due, send it (concurrently, outside
     any transaction), record each result as soon as it is known.

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
-from ..clock import Clock, SystemClock
+from ..clock import Clock, Seconds, SystemClock
 from . import wire
 from .gateway import (
     IDEMPOTENCY_KEY,
@@ -48,7 +48,7 @@ class HttpGateway:
         self,
         base_url: str,
         *,
-        timeout_s: float = 5.0,
+        timeout_s: Seconds = 5.0,
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:

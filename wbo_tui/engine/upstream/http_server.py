@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import unquote
 
-from ..clock import Clock, SystemClock
+from ..clock import Clock, Seconds, SystemClock
 from . import wire
 from .gateway import (
     IDEMPOTENCY_KEY,
@@ -49,7 +49,7 @@ LOOPBACK = "127.0.0.1"
 
 @dataclass
 class _Delay:
-    delay_s: float
+    delay_s: Seconds
     execute: bool
     remaining: int
 
@@ -120,7 +120,7 @@ class UpstreamHttpServer:
     def base_url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
-    def stop(self, timeout_s: float = 5.0) -> None:
+    def stop(self, timeout_s: Seconds = 5.0) -> None:
         """Stop accepting, cut injected delays short, cancel gateway calls in flight, and
         wait (up to ``timeout_s``) for the request threads and the loop to finish."""
         if self._httpd is None:
@@ -154,7 +154,7 @@ class UpstreamHttpServer:
 
     # --- injection and counting -------------------------------------------------------------
 
-    def inject_delay(self, endpoint: Endpoint, delay_s: float, *, execute: bool = True, count: int = 1) -> None:
+    def inject_delay(self, endpoint: Endpoint, delay_s: Seconds, *, execute: bool = True, count: int = 1) -> None:
         """Hold the next ``count`` requests to ``endpoint`` for ``delay_s`` (see module doc)."""
         if endpoint not in ENDPOINTS:
             raise ValueError(f"endpoint must be one of {ENDPOINTS}, got {endpoint!r}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..clock import Clock
+from ..clock import Clock, Seconds
 from .gateway import UpstreamGateway
 from .http_gateway import HttpGateway
 from .simulator import SimulatedUpstream
@@ -28,13 +28,13 @@ class UpstreamConfigError(ValueError):
     """A channel's gateway configuration is incomplete or wrong."""
 
 
-def _number(config: Mapping[str, Any], field: str, default: float | None) -> float | None:
+def _number(config: Mapping[str, Any], field: str, default: Seconds | None) -> Seconds | None:
     value = config.get(field, default)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise UpstreamConfigError(f"{field} must be a non-negative number of seconds, got {value!r}")
-    return float(value)
+    return float(value)  # seconds, not money
 
 
 def build_gateway(config: Mapping[str, Any], *, clock: Clock | None = None) -> UpstreamGateway:

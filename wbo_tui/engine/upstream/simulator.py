@@ -31,7 +31,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from ..clock import Clock, SystemClock
+from ..clock import Clock, Seconds, SystemClock
 from .gateway import (
     ACCOUNT_NO,
     CURRENCY_CODE,
@@ -153,7 +153,7 @@ class SimulatedTransfer:
 class _Fault:
     reason: str | None
     executed: bool
-    hang_s: float
+    hang_s: Seconds
 
 
 class SimulatedUpstream:
@@ -170,8 +170,8 @@ class SimulatedUpstream:
         store: str | os.PathLike[str],
         *,
         clock: Clock | None = None,
-        settle_delay_s: float | None = None,
-        busy_timeout_s: float = 30.0,
+        settle_delay_s: Seconds | None = None,
+        busy_timeout_s: Seconds = 30.0,
     ) -> None:
         self.store = Path(store)
         self.clock: Clock = clock or SystemClock()
@@ -199,7 +199,7 @@ class SimulatedUpstream:
                     if statement.strip():
                         conn.execute(statement)
                 if self._initial_settle_delay_s is not None:
-                    self._put_setting(conn, "settle_delay_s", repr(float(self._initial_settle_delay_s)))
+                    self._put_setting(conn, "settle_delay_s", repr(float(self._initial_settle_delay_s)))  # seconds, not money
             self._conn = conn
         return self._conn
 
@@ -262,7 +262,7 @@ class SimulatedUpstream:
             conn.execute("DELETE FROM faults WHERE id = ?", (fault_id,))
         else:
             conn.execute("UPDATE faults SET remaining = remaining - 1 WHERE id = ?", (fault_id,))
-        return _Fault(reason, bool(executed), float(hang_s))
+        return _Fault(reason, bool(executed), float(hang_s))  # seconds, not money
 
     @staticmethod
     def _is_down(conn: sqlite3.Connection) -> bool:
@@ -471,7 +471,7 @@ class SimulatedUpstream:
                     f"Insufficient funds: {source} has {format(available, 'f')} {currency} available, "
                     f"the transfer needs {format(amount, 'f')}.",
                 )
-        delay_s = float(self._setting(conn, "settle_delay_s", "0"))
+        delay_s = float(self._setting(conn, "settle_delay_s", "0"))  # seconds, not money
         settle_at = now + timedelta(seconds=delay_s) if failure is None and delay_s > 0 else None
         if failure is not None:
             state, code, reason = TransferState.FAILED, failure[0].value, failure[1]
@@ -598,9 +598,9 @@ class SimulatedUpstream:
 
         await self._run(apply)
 
-    async def set_settle_delay(self, delay: float | timedelta) -> None:
+    async def set_settle_delay(self, delay: Seconds | timedelta) -> None:
         """Transfers accepted from now on settle after ``delay`` (0: at once)."""
-        seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+        seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)  # seconds, not money
         if seconds < 0:
             raise ValueError("the settle delay cannot be negative")
         await self._run(lambda conn: self._put_setting(conn, "settle_delay_s", repr(seconds)))
@@ -627,7 +627,7 @@ class SimulatedUpstream:
         await self._run(apply)
 
     async def inject_timeout(
-        self, kind: CallKind, count: int = 1, *, executed: bool = False, hang_s: float = 0.0
+        self, kind: CallKind, count: int = 1, *, executed: bool = False, hang_s: Seconds = 0.0
     ) -> None:
         """The next ``count`` calls of ``kind`` lose their answer.
 
@@ -643,14 +643,14 @@ class SimulatedUpstream:
         await self._add_fault(kind, "timeout", count, executed=executed, hang_s=hang_s)
 
     async def _add_fault(
-        self, kind: str, action: str, count: int, *, reason: str | None = None, executed: bool = False, hang_s: float = 0.0
+        self, kind: str, action: str, count: int, *, reason: str | None = None, executed: bool = False, hang_s: Seconds = 0.0
     ) -> None:
         if count < 1:
             raise ValueError("count must be at least 1")
         await self._run(
             lambda conn: conn.execute(
                 "INSERT INTO faults (kind, action, remaining, reason, executed, hang_s) VALUES (?, ?, ?, ?, ?, ?)",
-                (kind, action, count, reason, int(executed), float(hang_s)),
+                (kind, action, count, reason, int(executed), float(hang_s)),  # seconds, not money
             )
         )
 
