@@ -29,6 +29,7 @@ class TablePane(EngineWorkers, Vertical):
 
     COLUMNS: tuple[str, ...] = ()
     EMPTY = "Nothing to show."
+    HELP = ""
 
     busy = reactive(False, bindings=True)
     selected_key: reactive[str | None] = reactive(None, bindings=True)

@@ -105,6 +105,4 @@ class ShellScreen(EngineWorkers, Screen[None]):
 
     def help_text(self) -> tuple[str, str]:
         area = self.current_area
-        describe = getattr(area, "help_text", None)
-        text = describe() if callable(describe) else area.HELP
-        return (f"{area.TITLE} area", f"{text}\n\n{SHELL_HELP}")
+        return (f"{area.TITLE} area", f"{area.help_text()}\n\n{SHELL_HELP}")
