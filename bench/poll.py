@@ -209,7 +209,7 @@ async def _instrumented_poll(engine: Any, round_no: int) -> dict[str, float]:
     spent: dict[str, float] = {}
     fetch_span = [float("inf"), 0.0]
     originals = {n: getattr(polling, n) for n in ("_load", "claim_slot", "_fetch", "_record", "_write_balances",
-                                                  "apply_level", "level_for")}
+                                                  "apply_levels", "_evaluate")}
 
     def timed_async(name: str) -> Any:
         fn = originals[name]
@@ -226,19 +226,8 @@ async def _instrumented_poll(engine: Any, round_no: int) -> dict[str, float]:
                     fetch_span[1] = max(fetch_span[1], t1)
         return wrapper
 
-    def timed_sync(name: str) -> Any:
-        fn = originals[name]
-
-        def wrapper(*a: Any, **kw: Any) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return fn(*a, **kw)
-            finally:
-                spent[name] = spent.get(name, 0.0) + (time.perf_counter() - t0)
-        return wrapper
-
     for name in originals:
-        setattr(polling, name, timed_sync(name) if name == "level_for" else timed_async(name))
+        setattr(polling, name, timed_async(name))
     try:
         started = time.perf_counter()
         await engine.poll_positions(slot=f"bench:instrumented:{round_no}:{time.time_ns()}", holder=poll_db.HOLDER)
@@ -248,8 +237,8 @@ async def _instrumented_poll(engine: Any, round_no: int) -> dict[str, float]:
             setattr(polling, name, fn)
     record = spent.get("_record", 0.0)
     write = spent.get("_write_balances", 0.0)
-    evaluate = spent.get("level_for", 0.0)
-    alerts = spent.get("apply_level", 0.0)
+    evaluate = spent.get("_evaluate", 0.0)
+    alerts = spent.get("apply_levels", 0.0)
     return {
         "total (instrumented)": total,
         "load accounts": spent.get("_load", 0.0),
@@ -257,8 +246,8 @@ async def _instrumented_poll(engine: Any, round_no: int) -> dict[str, float]:
         "fetch (all channels, wall)": fetch_span[1] - fetch_span[0],
         "write txn (all of it)": record,
         "  write: balance UPDATE": write,
-        "  evaluate: level_for": evaluate,
-        "  alerts: apply_level": alerts,
+        "  evaluate: match balances, level_for": evaluate,
+        "  alerts: apply_levels (batch)": alerts,
         "  rest: read positions, commit, audit": record - write - evaluate - alerts,
     }
 

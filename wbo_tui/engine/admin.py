@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 from pydantic import Field, field_validator
 from sqlalchemy import and_, delete, func, insert, select, update
 
 from . import approvals
 from .approvals import ApprovalKind
-from .commands import Command, Query, Secret, handles
+from .commands import Command, Query, RequiredText, Secret, handles
 from .dto import ApprovalDTO, OperatorDTO, RoleDTO
 from .errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from .passwords import check_strength, hash_password
@@ -102,20 +103,13 @@ class RequestPermission(Command):
     permission = None
     action = "request a permission"
     permission_code: str
-    reason: str = Field(max_length=500)
+    reason: Annotated[str, RequiredText(": say why you need the permission")] = Field(max_length=500)
 
     @field_validator("permission_code")
     @classmethod
     def _known(cls, value: str) -> str:
         if value not in BY_CODE:
             raise ValueError(f"{value!r} is not a permission this console knows")
-        return value
-
-    @field_validator("reason")
-    @classmethod
-    def _reason(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("is required: say why you need the permission")
         return value
 
 

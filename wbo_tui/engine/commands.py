@@ -8,9 +8,11 @@ that transaction before the handler runs.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, StringConstraints
+from pydantic_core import core_schema
 
 from .uow import UnitOfWork
 
@@ -36,6 +38,24 @@ class Query(BaseModel):
 # Commands strip surrounding whitespace from text fields, except passwords: what the
 # operator typed is what must later log in.
 Secret = Annotated[str, StringConstraints(strip_whitespace=False)]
+
+
+@dataclass(frozen=True, slots=True)
+class RequiredText:
+    """Marks a text field that must hold more than blanks (a reason, a note):
+    ``reason: Annotated[str, RequiredText(" when rejecting")]``.  ``hint`` finishes the
+    operator's sentence, "<Field> is required<hint>", so each form keeps its own wording.
+    """
+
+    hint: str = ""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def _check(self, value: str) -> str:
+        if not value.strip():
+            raise ValueError(f"is required{self.hint}")
+        return value
 
 Handler = Callable[[UnitOfWork, Any], Awaitable[Any]]
 COMMAND_HANDLERS: dict[type[Command], Handler] = {}

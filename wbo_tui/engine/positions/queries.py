@@ -7,13 +7,14 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import Field
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from ..commands import Command, Query, handles
 from ..currencies import load_currency
 from ..dto import DTO
 from ..errors import NotFound, ValidationFailed
 from ..money import DecimalAmount
+from ..schema import currencies
 from ..uow import UnitOfWork
 from .levels import apply_level, level_for
 from .tables import channel_accounts, positions
@@ -72,23 +73,28 @@ class ListPositions(Query):
     limit: int = Field(default=100, ge=1, le=1000)
 
 
-def _row_dto(r: Any, precision: int) -> PositionDTO:
+def _row_dto(r: Any) -> PositionDTO:
     return PositionDTO(
         channel_account_id=r.id, channel=r.channel, account_no=r.account_no, currency=r.currency,
         currency_type=r.currency_type, scenario=r.scenario, available=r.available, in_transit=r.in_transit,
         total=r.total, as_of=r.as_of, polled_at=r.polled_at, poll_status=r.poll_status, poll_error=r.poll_error,
         threshold_alert=r.threshold_alert, threshold_blocking=r.threshold_blocking, level=r.level,
-        amount_precision=precision,
+        amount_precision=r.amount_precision,
     )
 
 
 def _joined() -> Any:
+    """Positions with their accounts, and each currency's precision by join: currencies
+    are data (one may be added at any time), so they are read with the rows, not cached."""
     return select(
         channel_accounts.c.id, channel_accounts.c.channel, channel_accounts.c.account_no, channel_accounts.c.currency,
         channel_accounts.c.currency_type, channel_accounts.c.scenario, positions.c.available, positions.c.in_transit,
         positions.c.total, positions.c.as_of, positions.c.polled_at, positions.c.poll_status, positions.c.poll_error,
         positions.c.threshold_alert, positions.c.threshold_blocking, positions.c.level,
-    ).join(positions, positions.c.channel_account_id == channel_accounts.c.id)
+        currencies.c.amount_precision,
+    ).join(positions, positions.c.channel_account_id == channel_accounts.c.id).join(
+        currencies, currencies.c.code == channel_accounts.c.currency
+    )
 
 
 _SORT = {
@@ -104,8 +110,6 @@ _SORT = {
 
 @handles(ListPositions)
 async def list_positions(uow: UnitOfWork, q: ListPositions) -> PositionPage:
-    from ..schema import currencies
-
     stmt = _joined()
     if q.currency:
         stmt = stmt.where(channel_accounts.c.currency == q.currency.upper())
@@ -117,12 +121,8 @@ async def list_positions(uow: UnitOfWork, q: ListPositions) -> PositionPage:
         stmt = stmt.where(positions.c.polled_at >= q.updated_since)
     if q.updated_until:
         stmt = stmt.where(positions.c.polled_at < q.updated_until)
-    precision = {r.code: r.amount_precision for r in await uow.conn.execute(
-        select(currencies.c.code, currencies.c.amount_precision))}
-    rows = [_row_dto(r, precision[r.currency]) for r in await uow.conn.execute(stmt)]
+    rows = [_row_dto(r) for r in await uow.conn.execute(stmt)]
     rows.sort(key=_SORT[q.sort_by], reverse=q.descending)
-    from sqlalchemy import func
-
     last = (await uow.conn.execute(select(func.max(positions.c.polled_at)))).scalar()
     return PositionPage(rows=tuple(rows[q.offset:q.offset + q.limit]), total_rows=len(rows), offset=q.offset,
                         last_poll_at=last)
@@ -164,4 +164,4 @@ async def set_thresholds(uow: UnitOfWork, cmd: SetThresholds) -> PositionDTO:
     new = level_for(row.available, cmd.threshold_alert, cmd.threshold_blocking, row.level)
     await apply_level(uow, row, row.level, new, row.available, cmd.threshold_alert, cmd.threshold_blocking)
     fresh = (await uow.conn.execute(_joined().where(channel_accounts.c.id == row.id))).one()
-    return _row_dto(fresh, currency.amount_precision)
+    return _row_dto(fresh)

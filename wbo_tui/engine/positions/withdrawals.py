@@ -11,18 +11,19 @@ the withdrawal itself stops an approval that would push the account below it.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from sqlalchemy import and_, insert, select, update
 
 from .. import approvals
 from ..approvals import ApprovalKind
-from ..commands import Command, Query, handles
+from ..commands import Command, Query, RequiredText, handles
 from ..currencies import load_currency
 from ..dto import DTO, ApprovalDTO
 from ..errors import Conflict, NotFound, ValidationFailed, WboError
 from ..money import DecimalAmount
+from ..schema import approvals as approvals_table
 from ..uow import UnitOfWork
 from . import events
 from .tables import channel_accounts, positions, withdrawals
@@ -95,14 +96,7 @@ class MarkWithdrawalFailed(Command):
     action = "mark withdrawals failed"
     withdrawal_ref: str
     part: Literal["principal", "fee"]
-    reason: str = Field(max_length=300)
-
-    @field_validator("reason")
-    @classmethod
-    def _reason(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("is required: say what the channel reported")
-        return value
+    reason: Annotated[str, RequiredText(": say what the channel reported")] = Field(max_length=300)
 
 
 class ListWithdrawals(Query):
@@ -125,8 +119,6 @@ async def _account_for(uow: UnitOfWork, channel: str, currency: str, scenario: s
 
 
 def _select() -> Any:
-    from ..schema import approvals as approvals_table
-
     principal = channel_accounts.alias("principal_acct")
     fee = channel_accounts.alias("fee_acct")
     return (
@@ -199,10 +191,16 @@ async def _short(uow: UnitOfWork, account_id: int, amount: Decimal) -> bool:
 
 
 async def _authorize(uow: UnitOfWork, cmd: WithdrawalToApprove) -> None:
-    w = await _get(uow, cmd.withdrawal_ref)
-    row = (await uow.conn.execute(select(withdrawals).where(withdrawals.c.ref == w.ref))).one()
-    principal_short = await _short(uow, row.principal_account_id, w.principal)
-    fee_short = w.fee > 0 and await _short(uow, row.fee_account_id, w.fee)
+    """Intercept the approval when the principal or fee account would end up short."""
+    w = (await uow.conn.execute(
+        select(withdrawals.c.principal, withdrawals.c.fee, withdrawals.c.principal_account_id,
+               withdrawals.c.fee_account_id)
+        .where(withdrawals.c.ref == cmd.withdrawal_ref)
+    )).first()
+    if w is None:
+        raise NotFound(f"Withdrawal application {cmd.withdrawal_ref} does not exist.")
+    principal_short = await _short(uow, w.principal_account_id, w.principal)
+    fee_short = w.fee > 0 and await _short(uow, w.fee_account_id, w.fee)
     if principal_short and fee_short:
         raise InsufficientChannelBalance(BOTH_SHORT, ("principal", "fee"))
     if principal_short:
