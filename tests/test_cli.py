@@ -72,3 +72,20 @@ def test_create_admin_prompts_for_password_and_validates_it(tmp_path: Path) -> N
 @pytest.mark.parametrize("args", [["--help"], ["db", "--help"], ["audit", "--help"]])
 def test_help_works(args: list[str]) -> None:
     assert runner.invoke(app, args).exit_code == 0
+
+
+def test_demo_database_is_seeded_from_the_data_files(tmp_path: Path) -> None:
+    """What ``wbo-tui demo`` creates: every data file loads through the engine's own
+    commands (so the demo data is validated), and a first poll has run."""
+    import asyncio
+
+    from wbo_tui.cli import _create_seeded
+    from wbo_tui.config import DATA_DIR
+
+    asyncio.run(_create_seeded(_url(tmp_path), DATA_DIR / "demo.json", tmp_path))
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        rules = conn.execute("SELECT count(*), sum(enabled) FROM allocation_rules").fetchone()
+        polled = conn.execute("SELECT count(*) FROM positions WHERE poll_status = 'OK'").fetchone()[0]
+        accounts = conn.execute("SELECT count(*) FROM channel_accounts").fetchone()[0]
+    assert rules == (7, 6)
+    assert polled == accounts == 18

@@ -168,6 +168,7 @@ class WboApp(EngineWorkers, App[None]):
             self.scheduler = EngineScheduler(
                 self.engine, poll_interval_s=self.settings.poll_interval_s,
                 senders=self.settings.notification_senders(), delivery_interval_s=self.settings.delivery_interval_s,
+                allocation_interval_s=self.settings.allocation_interval_s,
             )
             self.scheduler.start()
 

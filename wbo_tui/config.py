@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     delivery_interval_s: float = Field(default=5.0, gt=0)
     """Seconds between passes of the notification delivery loop (email, webhooks)."""
 
+    allocation_interval_s: float = Field(default=2.0, gt=0)
+    """Seconds between passes of the allocation engine: new events and due schedule fire
+    times are decided (once across all consoles), transfers are carried out."""
+
     smtp_host: str | None = None
     """SMTP server for email alerts; without one, email deliveries fail visibly and retry."""
 

@@ -10,6 +10,9 @@ Commands and queries are pydantic models; results are DTOs.
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -31,9 +34,14 @@ from .uow import Actor, Services, effective_permissions, read_unit, write_unit
 
 # The Alembic revision this code expects.  A test keeps it equal to the migrations' head,
 # so the console can check the schema without importing Alembic at start-up.
-SCHEMA_REVISION = "0003_positions"
+SCHEMA_REVISION = "0004_allocations"
 
 R = TypeVar("R")
+log = logging.getLogger(__name__)
+
+
+def process_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class Engine:
@@ -43,6 +51,8 @@ class Engine:
         self.url = url
         self.services = services
         self._dummy: str | None = None
+        # This process's name in claims and leases (host:pid unless a test names it).
+        self.holder = process_name()
         # Builds the upstream gateway of a settlement channel from its configuration.
         self.gateway_factory = gateway_factory or _cached_gateways(services.clock)
 
@@ -107,7 +117,14 @@ class Engine:
             raise TypeError(f"{type(command).__name__} is not a registered command")
         async with write_unit(self.db, _actor(session), self.services) as uow:
             await uow.require(command.permission, command.action)
-            return await handler(uow, command)
+            result = await handler(uow, command)
+        for job in uow.after_commit:
+            try:
+                await job(self, self.holder)
+            except Exception:  # noqa: BLE001 - committed work is picked up again by its state
+                log.exception("After-commit work of %s failed; the allocation engine will retry it",
+                              type(command).__name__)
+        return result
 
     async def query(self, session: SessionInfo | Actor, query: Query) -> Any:
         handler = QUERY_HANDLERS.get(type(query))
@@ -126,6 +143,14 @@ class Engine:
         from .positions import polling
 
         return await polling.poll(self, slot=slot, holder=holder, gateway_factory=self.gateway_factory)
+
+    async def run_allocations(self) -> Any:
+        """One pass of the allocation engine: decide new events and due schedule fire
+        times (each exactly once across processes), then drive transfers at the channels.
+        Every console process runs this on a short interval; see ``allocations.triggers``."""
+        from .allocations.triggers import run_pass
+
+        return await run_pass(self, self.holder)
 
     async def refresh_positions(self, session: SessionInfo, *, holder: str) -> Any:
         """The Refresh button: permission-checked and audited, then an immediate poll."""
@@ -260,15 +285,17 @@ class Engine:
 
 
 def _cached_gateways(clock: Clock) -> Callable[[str, dict[str, Any]], Any]:
-    """One gateway object per channel and configuration, built on first use."""
-    built: dict[tuple[str, str], Any] = {}
+    """One gateway object per configuration, built on first use: a gateway is made from its
+    configuration alone, so channels configured alike (one bank, one store) share one and
+    its connection, rather than queueing on each other's."""
+    built: dict[str, Any] = {}
 
     def factory(channel: str, config: dict[str, Any]) -> Any:
         import json
 
         from .upstream.registry import build_gateway
 
-        key = (channel, json.dumps(config, sort_keys=True))
+        key = json.dumps(config, sort_keys=True)
         if key not in built:
             built[key] = build_gateway(config, clock=clock)
         return built[key]

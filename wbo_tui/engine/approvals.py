@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
-from sqlalchemy import and_, func, insert, select, update
+from pydantic import Field
+from sqlalchemy import and_, func, insert, or_, select, update
 
-from .commands import Command, Query, handles
+from .commands import Command, Query, RequiredText, handles
 from .dto import ApprovalDTO
 from .errors import AlreadyDecided, MakerCheckerViolation, NotFound, PermissionDenied, WboError
 from .schema import approvals, operators
@@ -52,9 +52,9 @@ def register_kind(kind: ApprovalKind) -> None:
 
 
 async def submit(uow: UnitOfWork, kind_name: str, payload: Command, summary: str) -> ApprovalDTO:
-    """Store ``payload`` as a pending item.  Called by a command handler, inside its unit."""
-    if uow.actor.operator_id is None:
-        raise AssertionError("only an operator can be the maker of an approval item")
+    """Store ``payload`` as a pending item.  Called by a command handler, inside its unit.
+    The system itself (e.g. an automatic allocation under work-order approval) submits
+    with no maker: any operator holding the approval permission may then decide it."""
     kind = KINDS[kind_name]
     assert isinstance(payload, kind.payload), (kind_name, type(payload))
     ref = uow.ids.new_ref("AP")
@@ -79,14 +79,16 @@ async def list_pending_payloads(uow: UnitOfWork, kind: str, maker_id: int) -> li
     return [json.loads(r[0]) for r in rows]
 
 
+SYSTEM_MAKER = "system"
 _maker = operators.alias("maker_op")
 _checker = operators.alias("checker_op")
 
 
 def _select() -> Any:
     return (
-        select(approvals, _maker.c.username.label("maker"), _checker.c.username.label("checker"))
-        .join(_maker, _maker.c.id == approvals.c.maker_id)
+        select(approvals, func.coalesce(_maker.c.username, SYSTEM_MAKER).label("maker"),
+               _checker.c.username.label("checker"))
+        .outerjoin(_maker, _maker.c.id == approvals.c.maker_id)
         .outerjoin(_checker, _checker.c.id == approvals.c.checker_id)
     )
 
@@ -118,14 +120,7 @@ class RejectItem(Command):
     permission = None
     action = "reject this item"
     approval_id: int
-    reason: str = Field(max_length=500)
-
-    @field_validator("reason")
-    @classmethod
-    def _reason_required(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("is required when rejecting")
-        return value
+    reason: Annotated[str, RequiredText(" when rejecting")] = Field(max_length=500)
 
 
 async def _decide(uow: UnitOfWork, approval_id: int, approve: bool, reason: str | None) -> ApprovalDTO:
@@ -138,7 +133,8 @@ async def _decide(uow: UnitOfWork, approval_id: int, approve: bool, reason: str 
     command = kind.payload.model_validate_json(json.dumps(item.payload))
     changed = await uow.conn.execute(
         update(approvals)
-        .where(and_(approvals.c.id == approval_id, approvals.c.status == "PENDING", approvals.c.maker_id != me))
+        .where(and_(approvals.c.id == approval_id, approvals.c.status == "PENDING",
+                    or_(approvals.c.maker_id.is_(None), approvals.c.maker_id != me)))
         .values(status="APPROVED" if approve else "REJECTED", checker_id=me, decided_at=uow.now, reason=reason)
     )
     if changed.rowcount != 1:

@@ -62,7 +62,7 @@ class ApprovalDTO(DTO):
     summary: str
     payload: dict
     status: str
-    maker_id: int
+    maker_id: int | None  # None: submitted by the system itself
     maker: str
     submitted_at: datetime
     checker: str | None

@@ -10,26 +10,22 @@ snapshot, and the next interval polls the current balances.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from .api import process_name
 from .clock import Seconds
 from .positions.polling import slot_for
 
 log = logging.getLogger(__name__)
 
 
-def process_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 class EngineScheduler:
     def __init__(self, engine: Any, *, poll_interval_s: int, holder: str | None = None,
-                 senders: dict[str, Any] | None = None, delivery_interval_s: Seconds = 5.0) -> None:
+                 senders: dict[str, Any] | None = None, delivery_interval_s: Seconds = 5.0,
+                 allocation_interval_s: Seconds | None = None) -> None:
         if poll_interval_s < 1:
             raise ValueError("poll_interval_s must be at least 1 second")
         self.engine = engine
@@ -37,6 +33,8 @@ class EngineScheduler:
         # Email and webhook senders for the notification delivery loop; None: no loop here.
         self.senders = senders
         self.delivery_interval_s = delivery_interval_s
+        # The allocation engine's pass (events, schedules, transfers); None: not here.
+        self.allocation_interval_s = allocation_interval_s
         self.holder = holder or process_name()
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self.last_report: Any = None
@@ -59,7 +57,20 @@ class EngineScheduler:
                 self.delivery_tick, IntervalTrigger(seconds=self.delivery_interval_s), id="notification-delivery",
                 max_instances=1, coalesce=True, misfire_grace_time=max(1, int(self.delivery_interval_s)),
             )
+        if self.allocation_interval_s is not None:
+            # Every process runs passes; each trigger is decided once (see allocations.triggers).
+            self._scheduler.add_job(
+                self.allocation_tick, IntervalTrigger(seconds=self.allocation_interval_s), id="allocations",
+                max_instances=1, coalesce=True, misfire_grace_time=max(1, int(self.allocation_interval_s)),
+            )
         self._scheduler.start()
+
+    async def allocation_tick(self) -> Any:
+        try:
+            return await self.engine.run_allocations()
+        except Exception:  # noqa: BLE001 - a failed pass must not stop the schedule
+            log.exception("Allocation pass failed")
+            return None
 
     async def delivery_tick(self) -> Any:
         from .notify.delivery import deliver_due

@@ -1,6 +1,6 @@
 """Loading demo data from a JSON file (``data/demo.json``): roles and operators, a
 settlement channel on the simulated upstream with its accounts, thresholds and balances,
-and alert subscriptions."""
+alert subscriptions, and fund allocation rules."""
 
 from __future__ import annotations
 
@@ -30,6 +30,23 @@ async def seed(engine: Engine, data: dict[str, Any], *, data_dir: Path | None = 
 
         for sub in data["subscriptions"]:
             await engine.execute(SEED_ACTOR, CreateSubscription(**sub))
+    if data.get("allocation_rules"):
+        await _seed_allocation_rules(engine, data)
+
+
+async def _seed_allocation_rules(engine: Engine, data: dict[str, Any]) -> None:
+    """Rules name their accounts by currency and main account number on ``channel``."""
+    from .allocations import CreateAllocationRule
+    from .positions import ListChannelAccounts
+
+    accounts = {(a.currency, a.account_no): a.id
+                for a in await engine.query(SEED_ACTOR, ListChannelAccounts(channel=data["channel"]))}
+    for rule in data["allocation_rules"]:
+        fields = {k: v for k, v in rule.items() if k not in ("from", "to")}
+        await engine.execute(SEED_ACTOR, CreateAllocationRule(
+            **fields, from_account_id=accounts[(rule["from"]["currency"], rule["from"]["account_no"])],
+            to_account_id=accounts[(rule["to"]["currency"], rule["to"]["account_no"])],
+        ))
 
 
 async def _seed_positions(engine: Engine, data: dict[str, Any], data_dir: Path) -> None:

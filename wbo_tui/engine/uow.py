@@ -8,7 +8,7 @@ both backends without per-table locking schemes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,6 +57,10 @@ class UnitOfWork:
     now: datetime
     _permissions: frozenset[str] | None = None
     _audit: list[audit.PendingRecord] = field(default_factory=list)
+    after_commit: list[Callable[[Any, str], Awaitable[None]]] = field(default_factory=list)
+    """Work for after this unit commits (e.g. submitting a transfer at a channel, which
+    must never happen inside a transaction); ``Engine.execute`` runs it with (engine,
+    process name).  If the process dies first, the work is found again by its state."""
 
     @property
     def ids(self) -> IdGenerator:

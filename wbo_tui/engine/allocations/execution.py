@@ -1,0 +1,186 @@
+"""Carrying an allocation out at the settlement channel, exactly once.
+
+An allocation row is written (status ``processing``) in the transaction that decided it;
+the transfer is submitted *after* that commit, outside any transaction, with the
+allocation's ``attempt_key`` as the idempotency key.  Whoever submits first claims the
+row for a lease (``claimed_by``/``claim_until``, one guarded UPDATE), so two processes
+never submit one attempt at once.  If a process dies holding a claim, the lease runs out
+and another process takes over — by *asking the channel* what became of the key first
+(``transfer_status``), and submitting only if the channel never received it.
+
+Outcomes: SUCCEEDED → ``succeeded``; FAILED → ``failed`` with the channel's reason (an
+operator may retry: a new attempt with a new key, since a failed key moved no money);
+PENDING → stays ``processing`` and is asked again later; an answer lost in transit →
+``unknown``, resolved by asking the channel, never by submitting blindly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+
+from ..errors import WboError
+from ..positions.tables import channel_accounts, settlement_channels
+from ..upstream.gateway import IdempotencyConflict, TransferRequest, TransferState, UpstreamError, UpstreamUnavailable
+from ..uow import Actor, UnitOfWork, write_unit
+from .tables import allocations
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=30)  # a claim outlives any one gateway call (their time limits are shorter)
+RECHECK = timedelta(seconds=5)  # how soon a PENDING or unanswered transfer is asked about again
+SYSTEM = Actor.system("allocation-engine")
+
+
+async def insert_allocation(
+    uow: UnitOfWork, *, origin: str, rule_id: int | None, trigger: str, trigger_key: str | None, from_id: int,
+    to_id: int, currency: str, amount: Decimal, remarks: str, status: str, maker: str,
+) -> tuple[int, str]:
+    """Write a new allocation (and its audit record); returns (id, business order number)."""
+    order_no = uow.ids.new_ref("FA")
+    allocation_id = (await uow.conn.execute(insert(allocations).values(
+        order_no=order_no, origin=origin, rule_id=rule_id, trigger=trigger[:120], trigger_key=trigger_key,
+        from_account_id=from_id, to_account_id=to_id, currency=currency, amount=amount, remarks=remarks,
+        status=status, failure_reason=None, attempt=1, attempt_key=f"{order_no}.1", maker=maker,
+        created_at=uow.now, updated_at=uow.now,
+    ).returning(allocations.c.id))).scalar_one()
+    uow.record("allocation.create", "allocation", order_no, None, {
+        "origin": origin, "rule": rule_id, "trigger": trigger, "from_account": from_id, "to_account": to_id,
+        "currency": currency, "amount": amount, "status": status, "remarks": remarks,
+    })
+    return allocation_id, order_no
+
+
+async def set_status(uow: UnitOfWork, allocation_id: int, *, expect: tuple[str, ...], status: str,
+                     reason: str | None = None, **values: Any) -> bool:
+    """One guarded transition (audited); False when the row was no longer in ``expect``."""
+    row = (await uow.conn.execute(select(allocations.c.order_no, allocations.c.status).where(
+        allocations.c.id == allocation_id))).one()
+    done = await uow.conn.execute(update(allocations).where(
+        allocations.c.id == allocation_id, allocations.c.status.in_(expect),
+    ).values(status=status, failure_reason=reason, updated_at=uow.now, **values))
+    if done.rowcount != 1:
+        return False
+    uow.record("allocation." + status, "allocation", row.order_no, {"status": row.status},
+               {"status": status, "reason": reason, **{k: v for k, v in values.items() if k in ("attempt", "checker")}})
+    return True
+
+
+# --- driving one allocation -------------------------------------------------------------
+
+
+async def _claim(engine: Any, allocation_id: int, holder: str) -> tuple[Any, bool] | None:
+    """Claim the allocation for this process; returns (row, whether it may have been sent
+    before) or None when it is not ours to drive now."""
+    async with write_unit(engine.db, SYSTEM, engine.services) as uow:
+        row = (await uow.conn.execute(_drive_select().where(allocations.c.id == allocation_id))).first()
+        if row is None or row.status not in ("processing", "unknown"):
+            return None
+        if row.claim_until is not None and row.claim_until > uow.now:
+            return None
+        maybe_sent = row.claimed_by is not None or row.status == "unknown" or row.transfer_ref is not None
+        done = await uow.conn.execute(update(allocations).where(
+            allocations.c.id == allocation_id, allocations.c.status == row.status,
+            or_(allocations.c.claim_until.is_(None), allocations.c.claim_until <= uow.now),
+        ).values(claimed_by=holder, claim_until=uow.now + LEASE))
+        return (row, maybe_sent) if done.rowcount == 1 else None
+
+
+_src = channel_accounts.alias("src")
+_dst = channel_accounts.alias("dst")
+
+
+def _drive_select() -> Any:
+    return (
+        select(allocations, _src.c.account_no.label("from_no"), _dst.c.account_no.label("to_no"),
+               _src.c.channel.label("channel"), settlement_channels.c.gateway.label("gateway"))
+        .join(_src, _src.c.id == allocations.c.from_account_id)
+        .join(_dst, _dst.c.id == allocations.c.to_account_id)
+        .join(settlement_channels, settlement_channels.c.code == _src.c.channel)
+    )
+
+
+async def _settle(engine: Any, row: Any, holder: str, state: TransferState | None, reason: str | None,
+                  transfer_ref: str | None) -> str:
+    """Record what the channel said (only while we hold the claim for this attempt)."""
+    async with write_unit(engine.db, SYSTEM, engine.services) as uow:
+        mine = and_(allocations.c.id == row.id, allocations.c.claimed_by == holder,
+                    allocations.c.attempt == row.attempt)
+        owned = (await uow.conn.execute(select(allocations.c.status).where(mine))).first()
+        if owned is None:
+            return "lost-claim"
+        ref = {"transfer_ref": transfer_ref} if transfer_ref else {}
+        if state is TransferState.SUCCEEDED:
+            await set_status(uow, row.id, expect=(owned.status,), status="succeeded", claimed_by=None,
+                             claim_until=None, **ref)
+            return "succeeded"
+        if state is TransferState.FAILED:
+            await set_status(uow, row.id, expect=(owned.status,), status="failed",
+                             reason=(reason or "The channel refused the transfer.")[:300], claimed_by=None,
+                             claim_until=None, **ref)
+            return "failed"
+        if state is TransferState.UNKNOWN:
+            await set_status(uow, row.id, expect=(owned.status,), status="unknown",
+                             reason=(reason or "The channel's answer was lost; its status will be queried.")[:300],
+                             claim_until=uow.now + RECHECK, **ref)
+            return "unknown"
+        # PENDING, or the channel was certainly not reached: keep the claim's holder (the
+        # attempt may be at the channel) and look again after RECHECK.
+        await uow.conn.execute(update(allocations).where(mine).values(
+            claim_until=uow.now + RECHECK, failure_reason=reason[:300] if reason else None, updated_at=uow.now, **ref,
+        ))
+        return "pending"
+
+
+async def drive(engine: Any, allocation_id: int, holder: str) -> str:
+    """Take one allocation one step at the channel.  Returns what happened."""
+    claimed = await _claim(engine, allocation_id, holder)
+    if claimed is None:
+        return "not-claimed"
+    row, maybe_sent = claimed
+    gateway = engine.gateway_factory(row.channel, json.loads(row.gateway))
+    reason: str | None = None
+    ref: str | None = None
+    try:
+        if maybe_sent:
+            status = await gateway.transfer_status(row.attempt_key)
+            if status.state is not TransferState.NOT_FOUND:
+                return await _settle(engine, row, holder, status.state, status.reason, status.transfer_ref)
+        request = TransferRequest(row.attempt_key, row.from_no, row.to_no, row.currency, row.amount)
+        status = await gateway.submit_transfer(request)
+        state, reason, ref = status.state, status.reason, status.transfer_ref
+    except IdempotencyConflict as exc:
+        state, reason = TransferState.UNKNOWN, exc.message
+    except UpstreamUnavailable as exc:
+        state, reason = None, f"The channel did not answer ({exc.message}); trying again."
+    except UpstreamError as exc:
+        state, reason = None, f"The channel failed ({exc.message}); trying again."
+    return await _settle(engine, row, holder, state, reason, ref)
+
+
+async def due_allocations(engine: Any, limit: int = 200) -> list[int]:
+    """Allocations waiting for a step: unclaimed, or with a lapsed lease."""
+    now = engine.clock.now()
+    async with engine.db.connect() as conn:
+        rows = await conn.execute(select(allocations.c.id).where(
+            allocations.c.status.in_(("processing", "unknown")),
+            or_(allocations.c.claim_until.is_(None), allocations.c.claim_until <= now),
+        ).order_by(allocations.c.id).limit(limit))
+        return [r.id for r in rows]
+
+
+async def drive_due(engine: Any, holder: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for allocation_id in await due_allocations(engine):
+        try:
+            outcome = await drive(engine, allocation_id, holder)
+        except WboError:
+            log.exception("Allocation %s could not be driven", allocation_id)
+            outcome = "error"
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts

@@ -1,0 +1,174 @@
+"""Manual allocations (maker-checker), work-order approval of automatic ones, retries.
+
+A manual allocation is written ``pending_approval`` with an approval item; a checker's
+approval moves it to ``processing`` in the approval's transaction and the transfer is
+submitted right after that commit (``uow.after_commit``), so the checker sees the outcome.
+A rejection fails it for good (``rejected``): a new application must be submitted.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pydantic import Field, field_validator
+from sqlalchemy import select, update
+
+from .. import approvals
+from ..approvals import ApprovalKind
+from ..commands import Command, Query, handles
+from ..currencies import load_currency
+from ..dto import DTO, ApprovalDTO
+from ..errors import Conflict, ValidationFailed
+from ..money import DecimalAmount
+from ..positions.tables import positions
+from ..uow import UnitOfWork
+from .execution import drive, insert_allocation, set_status
+from .records import AllocationDTO, get_allocation
+from .rules import validate_transfer
+from .tables import allocations
+
+OPERATION = "atm.company_fund_allocation_operation"
+APPROVAL = "atm.company_fund_allocation_approval"
+INQUIRY = "atm.company_fund_allocation_inquiry"
+
+
+class CreateManualAllocation(Command):
+    permission = OPERATION
+    action = "create manual fund allocations"
+    from_account_id: int
+    to_account_id: int
+    currency: str
+    amount: DecimalAmount
+    remarks: str = Field(max_length=300)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        return value.strip().upper()
+
+    @field_validator("remarks")
+    @classmethod
+    def _remarks(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("is required: state the reason for the allocation")
+        return value.strip()
+
+
+class AllocationToApprove(Command):
+    """The approval item's payload: which allocation a checker approves."""
+
+    permission = APPROVAL
+    action = "approve fund allocations"
+    order_no: str
+
+
+class RetryAllocation(Command):
+    """Try a failed allocation again: a new attempt under a new idempotency key (the failed
+    key moved no money, so the retry cannot pay twice)."""
+
+    permission = OPERATION
+    action = "retry failed fund allocations"
+    order_no: str
+
+
+class BalancePreview(Query):
+    """Both accounts' available balances before and after a planned allocation."""
+
+    permission = INQUIRY
+    action = "view company fund allocations"
+    from_account_id: int
+    to_account_id: int
+    amount: DecimalAmount | None = None
+
+
+class SideDTO(DTO):
+    account_id: int
+    available: Decimal | None
+    after: Decimal | None
+
+
+class BalancePreviewDTO(DTO):
+    outgoing: SideDTO
+    incoming: SideDTO
+
+
+def after_commit_drive(uow: UnitOfWork, allocation_id: int) -> None:
+    async def job(engine: Any, holder: str) -> None:
+        await drive(engine, allocation_id, holder)
+
+    uow.after_commit.append(job)
+
+
+@handles(CreateManualAllocation)
+async def create_manual(uow: UnitOfWork, cmd: CreateManualAllocation) -> AllocationDTO:
+    source, target = await validate_transfer(uow, cmd.from_account_id, cmd.to_account_id, cmd.currency)
+    currency = await load_currency(uow, cmd.currency)
+    currency.check_precision(cmd.amount, field="Amount")
+    if cmd.amount <= 0:
+        raise ValidationFailed("Amount", "must be greater than zero")
+    allocation_id, order_no = await insert_allocation(
+        uow, origin="manual", rule_id=None, trigger="manual", trigger_key=None, from_id=source.id, to_id=target.id,
+        currency=cmd.currency, amount=cmd.amount, remarks=cmd.remarks, status="pending_approval",
+        maker=uow.actor.username,
+    )
+    await submit_for_approval(uow, allocation_id, order_no, (
+        f"Fund allocation {order_no}: {currency.format(cmd.amount)} {cmd.currency} from {source.account_no} to "
+        f"{target.account_no} ({source.channel}). Remarks: {cmd.remarks}"
+    ))
+    return await get_allocation(uow, allocations.c.id == allocation_id)
+
+
+async def submit_for_approval(uow: UnitOfWork, allocation_id: int, order_no: str, summary: str) -> None:
+    item = await approvals.submit(uow, "fund_allocation", AllocationToApprove(order_no=order_no), summary)
+    await uow.conn.execute(update(allocations).where(allocations.c.id == allocation_id).values(approval_id=item.id))
+
+
+async def _execute(uow: UnitOfWork, cmd: AllocationToApprove, item: ApprovalDTO) -> dict[str, Any]:
+    row = (await uow.conn.execute(select(allocations.c.id).where(allocations.c.order_no == cmd.order_no))).one()
+    if not await set_status(uow, row.id, expect=("pending_approval",), status="processing",
+                            checker=uow.actor.username):
+        raise Conflict(f"Allocation {cmd.order_no} is no longer pending approval.")
+    after_commit_drive(uow, row.id)
+    return {"allocation": cmd.order_no, "status": "processing"}
+
+
+async def _reject(uow: UnitOfWork, cmd: AllocationToApprove, item: ApprovalDTO) -> None:
+    decided = await approvals.get(uow, item.id)
+    row = (await uow.conn.execute(select(allocations.c.id).where(allocations.c.order_no == cmd.order_no))).one()
+    await set_status(uow, row.id, expect=("pending_approval",), status="rejected",
+                     reason=f"Rejected by {uow.actor.username}: {decided.reason}"[:300], checker=uow.actor.username)
+
+
+approvals.register_kind(ApprovalKind(
+    name="fund_allocation", label="Fund allocation", payload=AllocationToApprove, approval_permission=APPROVAL,
+    execute=_execute, on_reject=_reject,
+))
+
+
+@handles(RetryAllocation)
+async def retry_allocation(uow: UnitOfWork, cmd: RetryAllocation) -> AllocationDTO:
+    current = await get_allocation(uow, allocations.c.order_no == cmd.order_no)
+    if current.status != "failed":
+        raise Conflict(f"Only a failed allocation can be retried; {current.order_no} is {current.status.replace('_', ' ')}.")
+    attempt = current.attempt + 1
+    if not await set_status(uow, current.id, expect=("failed",), status="processing", attempt=attempt,
+                            attempt_key=f"{current.order_no}.{attempt}", claimed_by=None, claim_until=None):
+        raise Conflict(f"{current.order_no} was retried by someone else just now.")
+    after_commit_drive(uow, current.id)
+    return await get_allocation(uow, allocations.c.id == current.id)
+
+
+@handles(BalancePreview)
+async def balance_preview(uow: UnitOfWork, q: BalancePreview) -> BalancePreviewDTO:
+    rows = {r.channel_account_id: r.available for r in await uow.conn.execute(
+        select(positions.c.channel_account_id, positions.c.available)
+        .where(positions.c.channel_account_id.in_((q.from_account_id, q.to_account_id))))}
+    source, target = rows.get(q.from_account_id), rows.get(q.to_account_id)
+    moved = q.amount
+    return BalancePreviewDTO(
+        outgoing=SideDTO(account_id=q.from_account_id, available=source,
+                         after=source - moved if source is not None and moved is not None else None),
+        incoming=SideDTO(account_id=q.to_account_id, available=target,
+                         after=target + moved if target is not None and moved is not None else None),
+    )
