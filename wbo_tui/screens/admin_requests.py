@@ -79,7 +79,7 @@ class RequestsPane(TablePane):
                              callback=confirmed)
 
     def action_reject(self) -> None:
-        self.app.push_screen(RejectScreen(self.selected), callback=self._rejected)
+        self.app.push_screen(RejectScreen.permission_request(self.selected), callback=self._rejected)
 
     def _rejected(self, item: ApprovalDTO | None) -> None:
         if item is not None:

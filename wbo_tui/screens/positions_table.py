@@ -14,12 +14,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.timer import Timer
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 from textual.worker import Worker
 
 from wbo_tui.engine import ValidationFailed
-from wbo_tui.widgets.denied import DeniedPanel
 from wbo_tui.engine.positions import ListPositions, PositionDTO, PositionPage
+from wbo_tui.widgets.denied import DeniedPanel
 
 from .audit_filters import parse_moment
 from .pane import TablePane, cell

@@ -1,4 +1,4 @@
-"""Reject a pending item: a required reason, and exactly what will happen."""
+"""Reject a pending approval item: a required reason, and exactly what will happen."""
 
 from __future__ import annotations
 
@@ -14,27 +14,34 @@ from .forms import FormScreen, labelled
 
 
 class RejectScreen(FormScreen[ApprovalDTO]):
-    FORM_TITLE = "Reject request"
+    """Any kind of approval item: the caller says what it is and what rejecting does."""
+
     SUBMIT_LABEL = "Reject"
     SUBMIT_VARIANT = "error"
 
-    def __init__(self, item: ApprovalDTO) -> None:
+    def __init__(self, approval_id: int, what: str, consequences: Iterable[str], *,
+                 title: str = "Reject request") -> None:
         super().__init__()
-        self._item = item
+        self.FORM_TITLE = title
+        self._approval_id = approval_id
+        self._what = what
+        self._consequences = "\n".join(f"• {line}" for line in consequences)
+
+    @classmethod
+    def permission_request(cls, item: ApprovalDTO) -> RejectScreen:
+        code = item.payload.get("permission_code", "")
+        return cls(item.id, f"{item.ref}: {item.summary}", (
+            f"{item.ref} is marked rejected by you; {item.maker} is not granted {code}.",
+            f"{item.maker} sees the rejection and your reason under My submissions.",
+            "The decision is final and recorded in the audit log; they can file a new request.",
+        ))
 
     def compose_fields(self) -> Iterable[Widget]:
-        item = self._item
-        code = item.payload.get("permission_code", "")
-        yield Static(f"{item.ref}: {item.summary}", markup=False, classes="what-happens")
+        yield Static(self._what, markup=False, classes="what-happens")
         yield Static("What will happen:", classes="modal-subtitle")
-        yield Static(
-            f"• {item.ref} is marked rejected by you; {item.maker} is not granted {code}.\n"
-            f"• {item.maker} sees the rejection and your reason under My submissions.\n"
-            "• The decision is final and recorded in the audit log; they can file a new request.",
-            id="reject-consequences", classes="what-happens", markup=False,
-        )
+        yield Static(self._consequences, id="reject-consequences", classes="what-happens", markup=False)
         yield from labelled("Reason (required)", Input(id="reject-reason"))
 
     async def perform(self, engine: Engine, session: SessionInfo) -> ApprovalDTO:
-        command = build(RejectItem, approval_id=self._item.id, reason=self.value("#reject-reason"))
+        command = build(RejectItem, approval_id=self._approval_id, reason=self.value("#reject-reason"))
         return await engine.execute(session, command)

@@ -1,0 +1,226 @@
+"""Positions › Withdrawals: withdrawal applications, decided by another operator
+(maker-checker) and marked failed when the channel reports a failed leg.
+
+An approval refused because a channel account is short shows the manual's message twice:
+as the app's error notification (the one path every engine refusal takes) and in a line
+above the table that stays until the next decision, so it can be read at leisure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Static
+from textual.worker import Worker
+
+from wbo_tui.engine import ApprovalDTO, ApproveItem, ListCurrencies, Query
+from wbo_tui.engine.positions import InsufficientChannelBalance, ListWithdrawals, WithdrawalDTO
+
+from .forms import ConfirmScreen
+from .pane import TablePane, cell
+from .position_forms import amount_text
+from .reject import RejectScreen
+from .withdrawal_forms import MarkFailedScreen, WithdrawalScreen, withdrawal_summary
+
+THRESHOLD_RULE = (
+    "Approval is refused when the principal account's (or the fee account's) available balance "
+    "minus this withdrawal's own amount would be below the account's blocking threshold; an "
+    "account with no blocking threshold uses zero, and an account never polled counts as "
+    "insufficient."
+)
+
+
+def when(moment: Any) -> str:
+    return "" if moment is None else f"{moment:%Y-%m-%d %H:%M:%S}"
+
+
+class MoneyPane(TablePane):
+    """A pane of records with amounts: amounts at their currency's precision, right-aligned;
+    ``f`` cycles a status filter applied in the engine's query."""
+
+    STATUSES: tuple[str, ...] = ()
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self.status_filter: str | None = None
+        self.precision: dict[str, int] = {}
+
+    def compose_detail(self) -> ComposeResult:
+        yield Static("", classes="pane-detail", markup=False)
+
+    def list_query(self) -> Query:
+        raise NotImplementedError
+
+    async def fetch(self) -> Sequence[Any]:
+        engine, session = self.wbo.engine, self.wbo.session
+        assert engine is not None and session is not None
+        rows = await engine.query(session, self.list_query())
+        self.precision = {c.code: c.amount_precision for c in await engine.query(session, ListCurrencies())}
+        return rows
+
+    def amount(self, value: Decimal, currency: str) -> str:
+        places = self.precision.get(currency)
+        return f"{value:,}" if places is None else amount_text(value, places)
+
+    def money(self, value: Decimal, currency: str) -> Text:
+        return Text(self.amount(value, currency), justify="right", no_wrap=True)
+
+    def status_text(self, items: Sequence[Any]) -> str:
+        shown = (self.status_filter or "all").lower()
+        counted = f"{len(items)} shown" if items else self.EMPTY.rstrip(".")
+        return f"{counted}; status {shown} (f cycles the status filter)."
+
+    def action_cycle_status(self) -> None:
+        choices: list[str | None] = [None, *self.STATUSES]
+        self.status_filter = choices[(choices.index(self.status_filter) + 1) % len(choices)]
+        self.load()
+
+
+class WithdrawalsPane(MoneyPane):
+    COLUMNS = ("Ref", "Client", "Channel", "Ccy", "Principal", "Fee", "Principal account", "Fee account", "Status",
+               "Submitted (UTC)", "Failure")
+    EMPTY = "No withdrawal applications."
+    STATUSES = ("PENDING", "APPROVED", "REJECTED", "FAILED")
+    HELP = (
+        "Withdrawal applications, newest first. n submits one (client, channel, currency, "
+        "principal and fee; the principal and fee accounts come from the channel account "
+        "configuration) for another operator to approve. a approves the selected pending "
+        "application, x rejects it with a reason, m marks the principal or fee of an approved "
+        "one failed, f cycles the status filter. Needs assets.withdrawal_application_inquiry "
+        "(n and m: _operation, a and x: _approval). " + THRESHOLD_RULE + " The refusal reads "
+        "\"The channel account's principal (or fee, or principal and fee) balance(s) for this "
+        "currency ... insufficient. Please perform a fund allocation first.\""
+    )
+    BINDINGS = [
+        Binding("n", "new", "New", id="withdrawal-new", tooltip="Submit a withdrawal application"),
+        Binding("a", "approve", "Approve", id="withdrawal-approve", tooltip="Approve the selected application"),
+        Binding("x", "reject", "Reject", id="withdrawal-reject", tooltip="Reject the selected application"),
+        Binding("m", "mark_failed", "Mark failed", id="withdrawal-failed", tooltip="Mark a part failed"),
+        Binding("f", "cycle_status", "Status filter", id="withdrawal-filter", tooltip="Cycle the status filter"),
+    ]
+    ROW_ACTIONS = frozenset({"approve", "reject", "mark_failed"})
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self._approving: str | None = None
+
+    def compose(self) -> ComposeResult:
+        # Above the table: the notifications that appear bottom-right never cover it.
+        yield Static("", id="withdrawal-refusal", markup=False)
+        yield from super().compose()
+
+    def list_query(self) -> Query:
+        return ListWithdrawals(status=self.status_filter)
+
+    def row_key(self, item: WithdrawalDTO) -> str:
+        return item.ref
+
+    def row_cells(self, w: WithdrawalDTO) -> Sequence[object]:
+        failure = f"{w.failed_part}: {w.failure_reason}" if w.failed_part else ""
+        return (cell(w.ref), cell(w.client_id), cell(w.channel), cell(w.currency), self.money(w.principal, w.currency),
+                self.money(w.fee, w.currency), cell(w.principal_account), cell(w.fee_account), cell(w.status),
+                cell(when(w.submitted_at)), cell(failure))
+
+    def money_line(self, w: WithdrawalDTO) -> str:
+        return f"{self.amount(w.principal, w.currency)} {w.currency} + fee {self.amount(w.fee, w.currency)}"
+
+    def show_detail(self, w: WithdrawalDTO | None) -> None:
+        text = ""
+        if w is not None:
+            text = withdrawal_summary(w, self.money_line(w))
+            if w.failed_part:
+                text += f" Failed ({w.failed_part}): {w.failure_reason}"
+        self.query_one(".pane-detail", Static).update(text)
+
+    def show_refusal(self, text: str) -> None:
+        refusal = self.query_one("#withdrawal-refusal", Static)
+        refusal.update(text)
+        refusal.set_class(bool(text), "-shown")
+
+    def applies(self, action: str, item: WithdrawalDTO | None) -> bool:
+        if item is None:
+            return False
+        if action == "mark_failed":
+            return item.status == "APPROVED" or (item.status == "FAILED" and item.failed_part != "both")
+        return item.status == "PENDING"
+
+    # --- acting ---------------------------------------------------------------------------
+
+    def action_new(self) -> None:
+        self.app.push_screen(WithdrawalScreen(), callback=self._submitted)
+
+    def _submitted(self, w: WithdrawalDTO | None) -> None:
+        if w is not None:
+            self.selected_key = w.ref
+            self.app.notify(f"Withdrawal {w.ref} submitted for approval ({w.approval_ref}): "
+                            f"{self.money_line(w)} {w.currency}.", markup=False)
+            self.load()
+
+    def action_approve(self) -> None:
+        w: WithdrawalDTO = self.selected
+        consequences = [
+            f"Submitted: client {w.client_id}, principal {self.amount(w.principal, w.currency)} {w.currency} from "
+            f"{w.principal_account}, fee {self.amount(w.fee, w.currency)} {w.currency} from {w.fee_account}, via "
+            f"{w.channel}, at {when(w.submitted_at)} UTC.",
+            THRESHOLD_RULE,
+            f"Otherwise {w.ref} becomes approved and {w.approval_ref} is marked approved by you; the decision is "
+            "final and recorded in the audit log.",
+        ]
+
+        def confirmed(yes: bool | None) -> None:
+            if yes and not self.busy:
+                self.busy = True
+                self._approving = w.ref
+                self.show_refusal("")
+                self._approve(w)
+
+        self.app.push_screen(ConfirmScreen(f"Approve withdrawal {w.ref}?", consequences, "Approve", danger=False),
+                             callback=confirmed)
+
+    @work(group="act", exit_on_error=False)
+    async def _approve(self, w: WithdrawalDTO) -> None:
+        engine, session = self.wbo.engine, self.wbo.session
+        assert engine is not None and session is not None
+        item: ApprovalDTO = await engine.execute(session, ApproveItem(approval_id=w.approval_id))
+        self.busy = False
+        if item.status == "APPROVED":
+            self.app.notify(f"Withdrawal {w.ref} approved.", markup=False)
+        else:
+            # The decision stands but the stored command could not run: say so, never "approved".
+            self.app.notify(f"{item.ref} decided, but {w.ref} was not approved: {item.outcome}",
+                            title="Not done", severity="error", markup=False)
+        self.load()
+
+    def action_reject(self) -> None:
+        w: WithdrawalDTO = self.selected
+        self.app.push_screen(RejectScreen(w.approval_id, withdrawal_summary(w, self.money_line(w)), (
+            f"{w.ref} is marked rejected by you and nothing is paid out.",
+            f"The maker sees the rejection and your reason under My submissions ({w.approval_ref}).",
+            "The decision is final and recorded in the audit log.",
+        ), title="Reject withdrawal application"), callback=self._rejected)
+
+    def _rejected(self, item: ApprovalDTO | None) -> None:
+        if item is not None:
+            self.show_refusal("")
+            self.app.notify(f"{item.ref} rejected: {item.reason}", markup=False)
+            self.load()
+
+    def action_mark_failed(self) -> None:
+        w: WithdrawalDTO = self.selected
+        self.app.push_screen(MarkFailedScreen(w, self.money_line(w)), callback=self._failed)
+
+    def _failed(self, w: WithdrawalDTO | None) -> None:
+        if w is not None:
+            self.app.notify(f"Withdrawal {w.ref} marked failed ({w.failed_part}).", markup=False)
+            self.load()
+
+    def handle_engine_error(self, worker: Worker, error: Exception) -> bool:
+        if worker.group == "act" and isinstance(error, InsufficientChannelBalance):
+            self.show_refusal(f"Approval of {self._approving} refused: {error}")
+        # Not claimed: the app's reporter shows every refusal as its error notification.
+        return super().handle_engine_error(worker, error)
