@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -468,7 +469,9 @@ async def _run(engine: Engine, session: SessionInfo, message: Message) -> Any:
 
 
 @pytest.fixture
-async def world(engine: Engine) -> World:
+async def world(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
+    # The matrix channel's simulated bank is a relative file: keep it out of the checkout.
+    monkeypatch.chdir(tmp_path)
     return World(engine, await login(engine, "admin"), await login(engine, "maker"), await login(engine, "viewer"))
 
 
