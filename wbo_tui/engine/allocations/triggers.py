@@ -11,11 +11,9 @@ after the commit (``execution.drive``).
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -25,16 +23,16 @@ from ..audit import to_json
 from ..currencies import load_currency
 from ..positions.tables import channel_accounts, domain_events, positions
 from ..uow import UnitOfWork, write_unit
+from .batch import decide_events, record_decisions
 from .calendar import hkex
 from .decide import Balance, Decision, Trigger, choose, compute_amount
-from .execution import SYSTEM, drive_due, insert_allocation
-from .manual import submit_for_approval
-from .rules import EVENT_LABELS, RuleDTO, load_rules
+from .execution import SYSTEM, drive_due
+from .rules import RuleDTO, load_rules
 from .schedule import HONG_KONG, MAX_MISSED_RECORDED, Schedule, split_due
 from .tables import EVENT_KINDS, allocation_cursor, allocation_rules, allocation_triggers
 
 log = logging.getLogger(__name__)
-EVENT_BATCH = 200
+EVENT_BATCH = 1000
 MISSED = "missed: no console was running; only a run at most an hour late is caught up"
 
 
@@ -59,53 +57,17 @@ async def _balance(uow: UnitOfWork, account_id: int) -> Balance:
 
 
 async def decide(uow: UnitOfWork, trigger: Trigger, rules: list[RuleDTO]) -> Decision:
-    """Decide ``trigger`` and record the decision (and any allocation) in this unit."""
+    """Decide one trigger (a schedule fire time) and record it in this unit."""
     decision = choose(rules, trigger)
-    allocation_id = None
     rule = decision.chosen
     if rule is not None:
-        currency = await load_currency(uow, rule.currency)
-        compute_amount(decision, currency, await _balance(uow, rule.from_account_id),
+        compute_amount(decision, await load_currency(uow, rule.currency), await _balance(uow, rule.from_account_id),
                        await _balance(uow, rule.to_account_id))
-        if decision.amount is not None:
-            work_order = rule.audit_strategy == "work_order"
-            allocation_id, order_no = await insert_allocation(
-                uow, origin="automatic", rule_id=rule.id, trigger=trigger.label, trigger_key=trigger.key,
-                from_id=rule.from_account_id, to_id=rule.to_account_id, currency=rule.currency,
-                amount=decision.amount, remarks=f"Rule {rule.id} {rule.name}: {decision.amount_reason}"[:300],
-                status="pending_approval" if work_order else "processing", maker="system",
-            )
-            if work_order:
-                await submit_for_approval(uow, allocation_id, order_no, (
-                    f"Automatic fund allocation {order_no} (work order of rule {rule.id} {rule.name}): "
-                    f"{currency.format(decision.amount)} {rule.currency} from {rule.from_account} to "
-                    f"{rule.to_account}; trigger: {trigger.label}"
-                ))
-    await uow.conn.execute(insert(allocation_triggers).values(
-        trigger_key=trigger.key, trigger=trigger.label[:120], event_id=trigger.event_id, fire_at=trigger.fire_at,
-        decided_at=uow.now, outcome=decision.outcome, allocation_id=allocation_id,
-        explanation=to_json(decision.explanation()),
-    ))
+    await record_decisions(uow, [decision])
     return decision
 
 
 # --- events -----------------------------------------------------------------------------
-
-
-async def _event_trigger(uow: UnitOfWork, event: Any) -> Trigger | None:
-    payload = json.loads(event.payload)
-    account = (await uow.conn.execute(select(channel_accounts.c.scenario, channel_accounts.c.currency).where(
-        channel_accounts.c.id == payload.get("channel_account_id")))).first()
-    if account is None:
-        return None
-    amount = payload.get("amount")
-    return Trigger(
-        key=f"event:{event.id}", label=f"{EVENT_LABELS[event.kind]} (event {event.id}, {event.aggregate_type} "
-                                       f"{event.aggregate_id})",
-        kind="event", account_id=payload["channel_account_id"], account_scenario=account.scenario,
-        currency=account.currency, event_kind=event.kind, event_id=event.id,
-        event_amount=Decimal(amount) if amount is not None else None,
-    )
 
 
 async def consume_events(engine: Any, report: PassReport) -> None:
@@ -120,11 +82,7 @@ async def consume_events(engine: Any, report: PassReport) -> None:
             if not events:
                 return
             rules = await load_rules(uow, allocation_rules.c.trigger_kind == "event")
-            for event in events:
-                trigger = await _event_trigger(uow, event)
-                if trigger is None or await _exists(uow, trigger.key):
-                    continue
-                decision = await decide(uow, trigger, [r for r in rules if r.event_kind == event.kind])
+            for decision in await decide_events(uow, events, rules):
                 report.events += 1
                 report.allocations += decision.amount is not None
             last = events[-1].id
