@@ -20,6 +20,7 @@ from .core import BenchmarkUnavailable, Result, format_result, format_summary
 BENCHMARKS: dict[str, str] = {
     "startup": "bench.startup",
     "poll": "bench.poll",
+    "allocate": "bench.allocate",
 }
 
 

@@ -74,8 +74,8 @@ async def test_event_chooses_the_highest_priority_rule_and_explains_the_others(d
     high = await create_rule(desk, name="High", priority=10)
     tie = await create_rule(desk, name="Tie", priority=10)
     manual = await create_rule(desk, name="By hand", priority=1, strategy="manual")
-    await create_rule(desk, name="Fee", to_account_id=desk.accounts["hkd_fee"], scenario="withdrawal_fee",
-                      event_kind="withdrawal.submitted.fee")
+    fee = await create_rule(desk, name="Fee", to_account_id=desk.accounts["hkd_fee"], scenario="withdrawal_fee",
+                            event_kind="withdrawal.submitted.fee")
     await desk.engine.execute(desk.maker, SubmitWithdrawal(
         client_id="C-1", channel="settlement_hashkey_hk", currency="HKD", principal=Decimal("250.50"), fee=Decimal(0)))
     report = await desk.engine.run_allocations()
@@ -91,6 +91,7 @@ async def test_event_chooses_the_highest_priority_rule_and_explains_the_others(d
     assert verdicts[low.id] == ("outranked", f"priority 20 is lower than rule {high.id}'s 10")
     assert verdicts[tie.id][1] == f"same priority as rule {high.id}; ties go to the lowest rule id"
     assert verdicts[manual.id][1] == "allocation strategy is manual (used only by hand)"
+    assert fee.id not in verdicts  # a rule of another event and account is not part of this decision
     # A second pass decides nothing new: each event once.
     again = await desk.engine.run_allocations()
     assert again.allocations == 0 and len(await allocation_rows(desk.engine)) == 1

@@ -61,9 +61,9 @@ async def decide_events(uow: UnitOfWork, events: Sequence[Any], rules: list[Rule
         select(positions.c.channel_account_id, positions.c.available, positions.c.threshold_blocking)
         .where(positions.c.channel_account_id.in_(account_ids)))}
     money = await _currencies(uow)
-    by_kind: dict[str, list[RuleDTO]] = {}
+    by_account: dict[tuple[str, int], list[RuleDTO]] = {}
     for rule in rules:
-        by_kind.setdefault(rule.event_kind or "", []).append(rule)
+        by_account.setdefault((rule.event_kind or "", rule.served_account_id), []).append(rule)
     unknown = Balance(None, None)
 
     decisions: list[Decision] = []
@@ -72,7 +72,8 @@ async def decide_events(uow: UnitOfWork, events: Sequence[Any], rules: list[Rule
         account = accounts.get(payload.get("channel_account_id"))
         if account is None or f"event:{event.id}" in done:
             continue
-        decision = choose(by_kind.get(event.kind, []), event_trigger(event, payload, account))
+        trigger = event_trigger(event, payload, account)
+        decision = choose(by_account.get((event.kind, trigger.account_id), []), trigger)
         rule = decision.chosen
         if rule is not None:
             compute_amount(decision, money[rule.currency], balances.get(rule.from_account_id, unknown),

@@ -3,10 +3,11 @@
 Pure functions over rules and balances, so that the decision and its explanation are
 one computation: what the explain view shows is what ran.
 
-Choice: among the rules of the trigger's kind (the same event kind, or a schedule firing
-at that instant) that serve the trigger's account in its currency and scenario, are
-enabled and automatic, the lowest priority number wins; ties go to the lowest rule id
-(the oldest rule), so the choice never depends on which process decides.
+Choice: the rules of the trigger's kind (the same event kind, or a schedule firing at that
+instant) that serve the account it concerns are considered; among those in its currency
+and business scenario, enabled and automatic, the lowest priority number wins; ties go to
+the lowest rule id (the oldest rule), so the choice never depends on which process
+decides.  The explanation lists every considered rule with its verdict.
 """
 
 from __future__ import annotations
@@ -65,11 +66,7 @@ class Decision:
 
 
 def _applies(rule: RuleDTO, trigger: Trigger) -> str | None:
-    """Why ``rule`` cannot take ``trigger`` (None: it can)."""
-    if trigger.kind == "event" and (rule.trigger_kind != "event" or rule.event_kind != trigger.event_kind):
-        return "listens to another trigger"
-    if rule.served_account_id != trigger.account_id:
-        return f"serves account {rule.served_account_id}, not account {trigger.account_id}"
+    """Why ``rule`` (a rule of the trigger's kind serving its account) cannot take it."""
     if rule.currency != trigger.currency:
         return f"currency {rule.currency}, not {trigger.currency}"
     if rule.scenario != trigger.account_scenario:
@@ -81,7 +78,15 @@ def _applies(rule: RuleDTO, trigger: Trigger) -> str | None:
     return None
 
 
+def relevant(rules: list[RuleDTO], trigger: Trigger) -> list[RuleDTO]:
+    """The rules a trigger considers: of its kind (the same event, or a schedule) and
+    serving the account it concerns.  Rules for other accounts are not listed."""
+    return [r for r in rules if r.served_account_id == trigger.account_id and (
+        r.event_kind == trigger.event_kind if trigger.kind == "event" else r.trigger_kind == "schedule")]
+
+
 def choose(rules: list[RuleDTO], trigger: Trigger) -> Decision:
+    """``rules``: the trigger's relevant rules (``relevant``)."""
     decision = Decision(trigger)
     eligible = []
     for rule in rules:

@@ -25,7 +25,7 @@ from ..positions.tables import channel_accounts, domain_events, positions
 from ..uow import UnitOfWork, write_unit
 from .batch import decide_events, record_decisions
 from .calendar import hkex
-from .decide import Balance, Decision, Trigger, choose, compute_amount
+from .decide import Balance, Decision, Trigger, choose, compute_amount, relevant
 from .execution import SYSTEM, drive_due
 from .rules import RuleDTO, load_rules
 from .schedule import HONG_KONG, MAX_MISSED_RECORDED, Schedule, split_due
@@ -58,7 +58,7 @@ async def _balance(uow: UnitOfWork, account_id: int) -> Balance:
 
 async def decide(uow: UnitOfWork, trigger: Trigger, rules: list[RuleDTO]) -> Decision:
     """Decide one trigger (a schedule fire time) and record it in this unit."""
-    decision = choose(rules, trigger)
+    decision = choose(relevant(rules, trigger), trigger)
     rule = decision.chosen
     if rule is not None:
         compute_amount(decision, await load_currency(uow, rule.currency), await _balance(uow, rule.from_account_id),

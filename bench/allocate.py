@@ -1,0 +1,269 @@
+"""Benchmark ``allocate``: 50,000 automatic allocations across 500 channel accounts decided
+through the engine in batch mode, against raw ``sqlite3`` writing the same rows; and the
+latency of one interactive allocation.
+
+Data (built per run in a temporary folder, not timed): the demo roles and operators, 20
+settlement channels x 5 currencies x 5 business scenarios = 500 channel accounts, and a
+rule per non-pool account: deposits (on deposit and trading accounts) are swept to the
+channel's fund pool, submitted withdrawals (principal and fee) are refilled from it.  Then
+50,000 allocation events (deposit successful, withdrawal submitted), spread evenly over
+the 400 accounts the rules serve, are written to ``domain_events`` as the withdrawal and
+deposit commands would have.
+
+Measured, each round on a fresh copy of that database:
+
+* engine: ``allocations.triggers.consume_events`` — the batch mode of the allocation
+  engine: 1,000 events per transaction, each decided (rule choice, amount), its
+  allocation, its trigger row with the explanation and its audit record written.
+* raw: the same allocation and trigger rows (read back from the engine's run) inserted
+  with ``sqlite3.executemany``, 1,000 per transaction, same pragmas (WAL,
+  synchronous=FULL).  No decision, no audit chain: the floor for writing those rows.
+
+Goal: raw / engine >= 0.5 (the RATIO line is engine / raw <= 2.0).  Transfers at the
+channel are not part of the ratio (they happen after the decision, one call each).
+
+Interactive: ``CreateManualAllocation`` through ``Engine.execute`` (validation,
+permission check, allocation, approval item, two audit records, commit with fsync),
+200 times; goal p99 < 5 ms.  The approval of one such allocation (which then submits the
+transfer to the simulated bank) is reported too, for information.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sqlite3
+import statistics
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from .core import Goal, Result, Series
+
+DESCRIPTION = ("50,000 automatic allocations over 500 accounts decided in batch mode vs raw sqlite3 writing the "
+               "same rows; p99 of one interactive allocation")
+GOAL = Goal(2.0, "engine / raw <= 2.0 (raw / engine >= 0.5)")
+P99_GOAL_S = 0.005
+CHANNELS, CURRENCIES = 20, ("HKD", "USD", "CNH", "USDT", "BTC")
+SCENARIOS = ("deposit", "withdrawal_principal", "withdrawal_fee", "trading", "fund_pool")
+EVENTS, QUICK_EVENTS = 50_000, 5_000
+ROUNDS, QUICK_ROUNDS = 3, 1
+INTERACTIVE, QUICK_INTERACTIVE = 200, 50
+EVENT_OF = {"deposit": "deposit.successful", "trading": "deposit.successful",
+            "withdrawal_principal": "withdrawal.submitted.principal", "withdrawal_fee": "withdrawal.submitted.fee"}
+
+
+def run(args: argparse.Namespace) -> Result:
+    events = QUICK_EVENTS if args.quick else EVENTS
+    rounds = args.repeat or (QUICK_ROUNDS if args.quick else ROUNDS)
+    interactive = QUICK_INTERACTIVE if args.quick else INTERACTIVE
+    with tempfile.TemporaryDirectory(prefix="wbo-bench-allocate-") as tmp:
+        folder = Path(tmp)
+        template = folder / "template.db"
+        started = time.perf_counter()
+        asyncio.run(_build(template, folder / "bank.sqlite", events))
+        build_s = time.perf_counter() - started
+        engine_s, raw_s, made = [], [], []
+        for i in range(rounds):
+            print(f"    round {i + 1}/{rounds}", flush=True)
+            engine_db, raw_db = folder / f"engine-{i}.db", folder / f"raw-{i}.db"
+            _copy(template, engine_db)
+            _copy(template, raw_db)
+            seconds, count = asyncio.run(_engine_round(engine_db))
+            engine_s.append(seconds)
+            made.append(count)
+            raw_s.append(_raw_round(engine_db, raw_db))
+        latencies, approve = asyncio.run(_interactive(template, folder, interactive))
+    subject = Series("engine: consume_events (batch mode)", tuple(engine_s))
+    baseline = Series("raw: sqlite3 executemany of the same rows", tuple(raw_s))
+    p99 = _percentile(latencies, 0.99)
+    ratio_up = baseline.median / subject.median
+    notes = [
+        f"DIRECTION: raw / engine = {ratio_up:.3f} (higher is better; goal >= 0.50: "
+        f"{'MET' if ratio_up >= 0.5 else 'NOT MET'}); the RATIO line above is its inverse, goal <= 2.00",
+        f"allocations per round: {made[0]:,} from {events:,} events over {CHANNELS * len(CURRENCIES) * 5} accounts; "
+        f"engine throughput {made[0] / subject.median:,.0f}/s; set-up built in {build_s:.1f} s (not timed)",
+        f"INTERACTIVE: CreateManualAllocation p50 {statistics.median(latencies) * 1000:.2f} ms, p99 "
+        f"{p99 * 1000:.2f} ms over {len(latencies)} calls; goal p99 < {P99_GOAL_S * 1000:.0f} ms: "
+        f"{'MET' if p99 < P99_GOAL_S else 'NOT MET'}",
+        f"for information: approving one (ApproveItem, then the transfer at the simulated bank) p50 "
+        f"{statistics.median(approve) * 1000:.1f} ms over {len(approve)}",
+    ]
+    if args.quick:
+        notes.append("--quick: 5,000 events, one round; indicative only")
+    return Result(
+        name="allocate", description=DESCRIPTION, subject=subject, baseline=baseline, goal=GOAL,
+        details=(Series("interactive: CreateManualAllocation", tuple(latencies)),
+                 Series("interactive: approve + transfer", tuple(approve))),
+        notes=tuple(notes),
+    )
+
+
+def _copy(source: Path, target: Path) -> None:
+    shutil.copyfile(source, target)
+    for suffix in ("-wal", "-shm"):
+        if Path(str(source) + suffix).exists():
+            shutil.copyfile(str(source) + suffix, str(target) + suffix)
+
+
+async def _open(path: Path) -> Any:
+    from wbo_tui.engine import Engine
+
+    from .poll_db import cheap_hasher
+
+    return await Engine.open(f"sqlite:///{path}", hasher=cheap_hasher())
+
+
+async def _build(path: Path, store: Path, events: int) -> None:
+    """Schema, demo operators, 500 accounts, 400 rules, ``events`` events (not timed)."""
+    import json
+
+    from wbo_tui.engine import migrate, seed
+    from wbo_tui.engine.allocations import CreateAllocationRule
+    from wbo_tui.engine.positions import CreateChannelAccount, RegisterSettlementChannel
+    from wbo_tui.engine.positions.polling import RefreshPositions  # noqa: F401  (handlers registered)
+    from wbo_tui.engine.seed import SEED_ACTOR
+    from wbo_tui.engine.upstream.simulator import SimulatedUpstream
+
+    from .auditdb import DEMO_DATA
+
+    await migrate.upgrade_async(f"sqlite:///{path}")
+    engine = await _open(path)
+    served: list[tuple[int, str]] = []
+    try:
+        await seed.seed(engine, seed.load(DEMO_DATA))
+        kinds = {r["code"]: r["kind"] for r in json.loads(DEMO_DATA.read_text()).get("currencies", [])}
+        balances = []
+        for c in range(CHANNELS):
+            code = f"settlement_bench_{c:02d}"
+            await engine.execute(SEED_ACTOR, RegisterSettlementChannel(
+                code=code, name=f"Bench channel {c}", gateway={"kind": "simulated", "store": str(store)}))
+            for currency in CURRENCIES:
+                ids = {}
+                for s, scenario in enumerate(SCENARIOS):
+                    account_no = f"B{c:02d}-{s}"
+                    dto = await engine.execute(SEED_ACTOR, CreateChannelAccount(
+                        channel=code, currency_type=kinds.get(currency, "crypto" if currency in ("USDT", "BTC")
+                                                              else "fiat"),
+                        currency=currency, account_no=account_no, scenario=scenario))
+                    ids[scenario] = dto.id
+                    balances.append((account_no, currency, Decimal("1000000")))
+                for scenario, kind in EVENT_OF.items():
+                    sweep = kind == "deposit.successful"
+                    await engine.execute(SEED_ACTOR, CreateAllocationRule(
+                        name=f"{scenario} {currency} {c}", currency=currency, scenario=scenario,
+                        from_account_id=ids[scenario] if sweep else ids["fund_pool"],
+                        to_account_id=ids["fund_pool"] if sweep else ids[scenario],
+                        trigger_kind="event", event_kind=kind, amount_rule="event_amount", priority=10))
+                    served.append((ids[scenario], kind))
+        bank = SimulatedUpstream(store)
+        try:
+            await bank.set_balances(balances)
+        finally:
+            bank.close()
+    finally:
+        await engine.close()
+    with sqlite3.connect(path) as conn:
+        precision = dict(conn.execute("SELECT code, amount_precision FROM currencies"))
+        currency_of = dict(conn.execute("SELECT id, currency FROM channel_accounts"))
+        rows = []
+        for i in range(events):
+            account_id, kind = served[i % len(served)]
+            currency = currency_of[account_id]
+            amount = Decimal(1 + i % 997).scaleb(-min(2, precision[currency]))
+            rows.append((kind, "2026-11-20 09:30:00.000000", "bench", f"E{i}", json.dumps({
+                "channel_account_id": account_id, "currency": currency, "amount": str(amount)})))
+        conn.executemany("INSERT INTO domain_events (kind, occurred_at, aggregate_type, aggregate_id, payload) "
+                         "VALUES (?, ?, ?, ?, ?)", rows)
+
+
+async def _engine_round(path: Path) -> tuple[float, int]:
+    from wbo_tui.engine.allocations.triggers import PassReport, consume_events
+
+    engine = await _open(path)
+    try:
+        report = PassReport()
+        started = time.perf_counter()
+        await consume_events(engine, report)
+        return time.perf_counter() - started, report.allocations
+    finally:
+        await engine.close()
+
+
+def _raw_round(done: Path, fresh: Path) -> float:
+    """Insert the rows the engine wrote (read from its database) into a fresh copy."""
+    source = sqlite3.connect(done)
+    columns_a = [r[1] for r in source.execute("PRAGMA table_info(allocations)")]
+    columns_t = [r[1] for r in source.execute("PRAGMA table_info(allocation_triggers)")]
+    allocations = source.execute(f"SELECT {', '.join(columns_a)} FROM allocations ORDER BY id").fetchall()
+    triggers = source.execute(f"SELECT {', '.join(columns_t)} FROM allocation_triggers ORDER BY id").fetchall()
+    source.close()
+    conn = sqlite3.connect(fresh, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    insert_a = f"INSERT INTO allocations ({', '.join(columns_a)}) VALUES ({', '.join('?' * len(columns_a))})"
+    insert_t = f"INSERT INTO allocation_triggers ({', '.join(columns_t)}) VALUES ({', '.join('?' * len(columns_t))})"
+    started = time.perf_counter()
+    for i in range(0, max(len(allocations), len(triggers)), 1000):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(insert_a, allocations[i:i + 1000])
+        conn.executemany(insert_t, triggers[i:i + 1000])
+        conn.execute("COMMIT")
+    seconds = time.perf_counter() - started
+    conn.close()
+    return seconds
+
+
+async def _interactive(template: Path, folder: Path, calls: int) -> tuple[list[float], list[float]]:
+    from wbo_tui.engine import ApproveItem
+    from wbo_tui.engine.allocations import CreateManualAllocation
+
+    from .poll_db import password
+
+    path = folder / "interactive.db"
+    _copy(template, path)
+    engine = await _open(path)
+    try:
+        from .poll_db import cheap_hasher  # noqa: F401
+
+        maker = await engine.login("maker", _password("maker"))
+        checker = await engine.login("checker", _password("checker"))
+        del password
+        with sqlite3.connect(path) as conn:
+            pool, target = (r[0] for r in conn.execute(
+                "SELECT id FROM channel_accounts WHERE channel = 'settlement_bench_00' AND currency = 'HKD' "
+                "AND scenario IN ('fund_pool', 'withdrawal_fee') ORDER BY scenario = 'withdrawal_fee'"))
+        latencies, approve, made = [], [], []
+        for i in range(calls + 10):
+            command = CreateManualAllocation(from_account_id=pool, to_account_id=target, currency="HKD",
+                                             amount=Decimal("1.00") + i, remarks=f"bench {i}")
+            started = time.perf_counter()
+            dto = await engine.execute(maker, command)
+            if i >= 10:  # the first calls warm caches and connections
+                latencies.append(time.perf_counter() - started)
+            made.append(dto)
+        for dto in made[:20]:
+            started = time.perf_counter()
+            await engine.execute(checker, ApproveItem(approval_id=dto.approval_id))
+            approve.append(time.perf_counter() - started)
+        return latencies, approve
+    finally:
+        await engine.close()
+
+
+def _password(username: str) -> str:
+    import json
+
+    from .auditdb import DEMO_DATA
+
+    data = json.loads(DEMO_DATA.read_text())
+    return next(op["password"] for op in data["operators"] if op["username"] == username)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
