@@ -124,7 +124,6 @@ async def _build(path: Path, store: Path, events: int) -> None:
     from wbo_tui.engine import migrate, seed
     from wbo_tui.engine.allocations import CreateAllocationRule
     from wbo_tui.engine.positions import CreateChannelAccount, RegisterSettlementChannel
-    from wbo_tui.engine.positions.polling import RefreshPositions  # noqa: F401  (handlers registered)
     from wbo_tui.engine.seed import SEED_ACTOR
     from wbo_tui.engine.upstream.simulator import SimulatedUpstream
 
@@ -135,7 +134,6 @@ async def _build(path: Path, store: Path, events: int) -> None:
     served: list[tuple[int, str]] = []
     try:
         await seed.seed(engine, seed.load(DEMO_DATA))
-        kinds = {r["code"]: r["kind"] for r in json.loads(DEMO_DATA.read_text()).get("currencies", [])}
         balances = []
         for c in range(CHANNELS):
             code = f"settlement_bench_{c:02d}"
@@ -146,8 +144,7 @@ async def _build(path: Path, store: Path, events: int) -> None:
                 for s, scenario in enumerate(SCENARIOS):
                     account_no = f"B{c:02d}-{s}"
                     dto = await engine.execute(SEED_ACTOR, CreateChannelAccount(
-                        channel=code, currency_type=kinds.get(currency, "crypto" if currency in ("USDT", "BTC")
-                                                              else "fiat"),
+                        channel=code, currency_type="crypto" if currency in ("USDT", "BTC") else "fiat",
                         currency=currency, account_no=account_no, scenario=scenario))
                     ids[scenario] = dto.id
                     balances.append((account_no, currency, Decimal("1000000")))
@@ -222,17 +219,12 @@ async def _interactive(template: Path, folder: Path, calls: int) -> tuple[list[f
     from wbo_tui.engine import ApproveItem
     from wbo_tui.engine.allocations import CreateManualAllocation
 
-    from .poll_db import password
-
     path = folder / "interactive.db"
     _copy(template, path)
     engine = await _open(path)
     try:
-        from .poll_db import cheap_hasher  # noqa: F401
-
         maker = await engine.login("maker", _password("maker"))
         checker = await engine.login("checker", _password("checker"))
-        del password
         with sqlite3.connect(path) as conn:
             pool, target = (r[0] for r in conn.execute(
                 "SELECT id FROM channel_accounts WHERE channel = 'settlement_bench_00' AND currency = 'HKD' "
