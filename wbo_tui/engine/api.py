@@ -54,7 +54,7 @@ class Engine:
         # This process's name in claims and leases (host:pid unless a test names it).
         self.holder = process_name()
         # Builds the upstream gateway of a settlement channel from its configuration.
-        self.gateway_factory = gateway_factory or _cached_gateways(services.clock)
+        self.gateway_factory = gateway_factory or GatewayCache(services.clock)
 
     @classmethod
     async def open(
@@ -82,6 +82,9 @@ class Engine:
         return engine
 
     async def close(self) -> None:
+        """Close the gateways this engine built (connections, files), then the database."""
+        if isinstance(self.gateway_factory, GatewayCache):
+            await self.gateway_factory.aclose()
         await self.db.dispose()
 
     @property
@@ -284,23 +287,29 @@ class Engine:
         return locked_until
 
 
-def _cached_gateways(clock: Clock) -> Callable[[str, dict[str, Any]], Any]:
+class GatewayCache:
     """One gateway object per configuration, built on first use: a gateway is made from its
     configuration alone, so channels configured alike (one bank, one store) share one and
     its connection, rather than queueing on each other's."""
-    built: dict[str, Any] = {}
 
-    def factory(channel: str, config: dict[str, Any]) -> Any:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.built: dict[str, Any] = {}
+
+    def __call__(self, channel: str, config: dict[str, Any]) -> Any:
         import json
 
         from .upstream.registry import build_gateway
 
         key = json.dumps(config, sort_keys=True)
-        if key not in built:
-            built[key] = build_gateway(config, clock=clock)
-        return built[key]
+        if key not in self.built:
+            self.built[key] = build_gateway(config, clock=self.clock)
+        return self.built[key]
 
-    return factory
+    async def aclose(self) -> None:
+        built, self.built = self.built, {}
+        for gateway in built.values():
+            await gateway.aclose()
 
 
 def _actor(session: SessionInfo | Actor) -> Actor:
