@@ -1,0 +1,213 @@
+"""Forms of the allocation records: a manual allocation with both accounts' balances
+before and after, a reason for rejecting several allocations at once, and the per-row
+result of a bulk decision.  Amounts go to the engine as typed; it names the bad field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import NamedTuple
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Button, Input, Select, Static
+from textual.worker import Worker
+
+from wbo_tui.engine import ListCurrencies, RejectItem, SessionInfo, ValidationFailed, build
+from wbo_tui.engine.allocations import AllocationDTO, BalancePreview, BalancePreviewDTO, CreateManualAllocation
+from wbo_tui.engine.api import Engine
+from wbo_tui.engine.positions import ListChannelAccounts
+from wbo_tui.engine.positions.channel_accounts import ChannelAccountDTO
+
+from .forms import labelled
+from .position_forms import amount_text
+from .withdrawal_forms import PositionForm, select_value
+
+
+def account_label(account: ChannelAccountDTO) -> str:
+    return f"{account.account_no} {account.currency} ({account.scenario})"
+
+
+class ManualAllocationScreen(PositionForm[AllocationDTO]):
+    FORM_TITLE = "New manual fund allocation"
+    SUBMIT_LABEL = "Submit for approval"
+    HELP = (
+        "Move money between two channel accounts of the same currency: the initiating "
+        "(outgoing) account pays, the receiving account is credited. The amount is in the "
+        "currency's precision; remarks say why and are required. Both accounts' available "
+        "balances are shown before and after (as last polled). The allocation waits for "
+        "another operator's approval; approving it executes the transfer."
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.accounts: dict[int, ChannelAccountDTO] = {}
+        self.precision: dict[str, int] = {}
+
+    def compose_fields(self) -> Iterable[Widget]:
+        yield from labelled("Initiating (outgoing) account", Select(
+            [], id="alloc-from", allow_blank=True, prompt="Loading accounts…"))
+        yield from labelled("Receiving account", Select([], id="alloc-to", allow_blank=True, prompt="Loading accounts…"))
+        yield from labelled("Currency", Input(id="alloc-currency", placeholder="e.g. HKD"))
+        yield from labelled("Amount", Input(id="alloc-amount", placeholder="e.g. 10,000.00"))
+        yield from labelled("Remarks (required)", Input(id="alloc-remarks", placeholder="why the money moves"))
+        yield Static("Choose both accounts to see their balances.", id="alloc-balances", classes="what-happens",
+                     markup=False)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#alloc-from", Select).focus()
+        self._load_accounts()
+
+    @work(exclusive=True, group="accounts", exit_on_error=False)
+    async def _load_accounts(self) -> None:
+        engine, session = self.wbo.engine, self.wbo.session
+        assert engine is not None and session is not None
+        self.precision = {c.code: c.amount_precision for c in await engine.query(session, ListCurrencies())}
+        accounts = await engine.query(session, ListChannelAccounts())
+        self.accounts = {a.id: a for a in accounts}
+        options = [(account_label(a), a.id) for a in accounts]
+        for selector in ("#alloc-from", "#alloc-to"):
+            select = self.query_one(selector, Select)
+            select.prompt = "Choose an account" if accounts else "No channel accounts configured"
+            select.set_options(options)
+
+    def _account(self, selector: str) -> ChannelAccountDTO | None:
+        value = self.query_one(selector, Select).value
+        return self.accounts.get(value) if isinstance(value, int) else None
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        source = self._account("#alloc-from")
+        currency = self.query_one("#alloc-currency", Input)
+        if event.select.id == "alloc-from" and source is not None and not currency.value.strip():
+            currency.value = source.currency  # The usual case; the operator may still change it.
+        self._preview()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "alloc-amount":
+            event.stop()
+            self._preview()
+
+    def _preview(self) -> None:
+        source, target = self._account("#alloc-from"), self._account("#alloc-to")
+        if source is None or target is None:
+            self.query_one("#alloc-balances", Static).update("Choose both accounts to see their balances.")
+            return
+        self._run_preview(source, target, self.value("#alloc-amount").strip())
+
+    @work(exclusive=True, group="preview", exit_on_error=False)
+    async def _run_preview(self, source: ChannelAccountDTO, target: ChannelAccountDTO, amount: str) -> None:
+        engine, session = self.wbo.engine, self.wbo.session
+        assert engine is not None and session is not None
+        try:
+            query = build(BalancePreview, from_account_id=source.id, to_account_id=target.id, amount=amount or None)
+        except ValidationFailed:
+            # The amount is not a number yet: show the balances before; submitting names the field.
+            query = BalancePreview(from_account_id=source.id, to_account_id=target.id)
+        preview: BalancePreviewDTO = await engine.query(session, query)
+        self.query_one("#alloc-balances", Static).update("\n".join((
+            self._side("Outgoing", source, preview.outgoing.available, preview.outgoing.after),
+            self._side("Incoming", target, preview.incoming.available, preview.incoming.after),
+        )))
+
+    def _side(self, role: str, account: ChannelAccountDTO, before: Decimal | None, after: Decimal | None) -> str:
+        places = self.precision.get(account.currency, 2)
+        shown_before = amount_text(before, places, blank="never polled")
+        shown_after = amount_text(after, places, blank="—")
+        return f"{role} {account_label(account)}: available {shown_before} → after {shown_after} {account.currency}"
+
+    def handle_engine_error(self, worker: Worker, error: Exception) -> bool:
+        if worker.group == "preview" and isinstance(error, ValidationFailed):
+            self.query_one("#alloc-balances", Static).update(f"Balances not shown: {error}")
+            return True
+        return super().handle_engine_error(worker, error)
+
+    async def perform(self, engine: Engine, session: SessionInfo) -> AllocationDTO:
+        source = select_value(self, "#alloc-from", "Initiating account")
+        target = select_value(self, "#alloc-to", "Receiving account")
+        command = build(CreateManualAllocation, from_account_id=int(source), to_account_id=int(target),
+                        currency=self.value("#alloc-currency"), amount=self.value("#alloc-amount").strip(),
+                        remarks=self.value("#alloc-remarks"))
+        return await engine.execute(session, command)
+
+
+class BulkRejectScreen(PositionForm[str]):
+    """One reason for every marked allocation; each is then rejected on its own."""
+
+    FORM_TITLE = "Reject marked allocations"
+    SUBMIT_LABEL = "Reject all"
+    SUBMIT_VARIANT = "error"
+    HELP = "One reason for all marked allocations. Each is rejected in its own transaction; the result lists every row."
+
+    def __init__(self, rows: Sequence[AllocationDTO], approval_id: int) -> None:
+        super().__init__()
+        self._rows = rows
+        self._approval_id = approval_id
+
+    def compose_fields(self) -> Iterable[Widget]:
+        yield Static("\n".join(f"• {allocation_line(a)}" for a in self._rows), id="bulk-reject-rows",
+                     classes="what-happens", markup=False)
+        yield Static("What will happen:", classes="modal-subtitle")
+        yield Static("• Each pending allocation is marked rejected by you with this reason and nothing is paid.\n"
+                     "• A rejected allocation can't be revived: a new one must be submitted.\n"
+                     "• A row already decided, or one you submitted yourself, is refused and left as it is.",
+                     classes="what-happens", markup=False)
+        yield from labelled("Reason (required)", Input(id="bulk-reject-reason"))
+
+    async def perform(self, engine: Engine, session: SessionInfo) -> str:
+        # The engine's own check of the reason, once, before any row is touched.
+        command = build(RejectItem, approval_id=self._approval_id, reason=self.value("#bulk-reject-reason"))
+        return command.reason
+
+
+def allocation_line(a: AllocationDTO) -> str:
+    """Exactly what was submitted, in one line."""
+    return (f"{a.order_no} ({a.origin}, {a.status.replace('_', ' ')}): {a.amount_text} {a.currency} from "
+            f"{a.from_account} to {a.to_account} via {a.channel}; maker {a.maker}; remarks: {a.remarks or '—'}")
+
+
+class RowResult(NamedTuple):
+    order_no: str
+    outcome: str
+    ok: bool
+
+
+class BulkResultScreen(ModalScreen[None]):
+    """What happened to each row of a bulk decision."""
+
+    BINDINGS = [Binding("escape", "close", "Close", id="bulk-result-close")]
+    HELP = "Each marked allocation and what happened to it. Escape or Close returns to the list."
+
+    def __init__(self, title: str, results: Sequence[RowResult]) -> None:
+        super().__init__()
+        self._title = title
+        self._results = results
+
+    def compose(self) -> ComposeResult:
+        done = sum(r.ok for r in self._results)
+        with Vertical(classes="modal-box"):
+            yield Static(self._title, classes="modal-title", markup=False)
+            yield Static(f"{done} of {len(self._results)} done.", classes="modal-subtitle", markup=False)
+            with VerticalScroll(classes="form-fields"):
+                yield Static("\n".join(f"{'✔' if r.ok else '✘'} {r.order_no}: {r.outcome}" for r in self._results),
+                             id="bulk-results", markup=False)
+            with Horizontal(classes="modal-buttons"):
+                yield Button("Close", id="close", variant="primary")
+
+    def help_text(self) -> tuple[str, str]:
+        return (self._title, self.HELP)
+
+    def on_mount(self) -> None:
+        self.query_one("#close", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(None)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
