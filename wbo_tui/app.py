@@ -108,6 +108,7 @@ class WboApp(EngineWorkers, App[None]):
         "screens/admin.tcss",
         "screens/audit.tcss",
         "screens/positions.tcss",
+        "screens/allocations.tcss",
     ]
     BINDINGS = [Binding("f1", "help", "Help", show=False, id="help")]
 
@@ -179,8 +180,11 @@ class WboApp(EngineWorkers, App[None]):
         # Let engine calls in flight finish before the engine's connections close: a
         # query cancelled mid-way leaves aiosqlite's close task pending forever, and the
         # process would never exit.  Each call is one short transaction.
+        # Workers of widgets already removed were cancelled before this runs: waiting on
+        # them raises, so collect every outcome rather than stop at the first.
+        drained = asyncio.gather(*(w.wait() for w in self.workers), return_exceptions=True)
         try:
-            await asyncio.wait_for(self.workers.wait_for_complete(), timeout=self.WORKER_DRAIN_S)
+            await asyncio.wait_for(drained, timeout=self.WORKER_DRAIN_S)
         except TimeoutError:
             log.warning("Engine calls still running after %.0f s at exit; cancelling them", self.WORKER_DRAIN_S)
             self.workers.cancel_all()
@@ -365,6 +369,7 @@ class WboApp(EngineWorkers, App[None]):
                     f"Go to {title}", f"Show the {title} area", lambda a=area_id: screen.action_show_area(a)
                 )
             yield SystemCommand("Refresh", "Re-read your permissions and reload this area", screen.action_refresh)
+            yield SystemCommand("Inbox", "Read your inbox messages and mark them read", screen.action_inbox)
         if self.session is not None:
             yield SystemCommand("Change password", "Change your own password", self.action_change_password)
             yield SystemCommand("Lock console", "Lock now; your password unlocks it", self.action_lock)

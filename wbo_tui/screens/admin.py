@@ -1,4 +1,5 @@
-"""The Admin area: operators, roles, permission requests and your own submissions."""
+"""The Admin area: operators, roles, permission requests, your own submissions, message
+subscriptions and their deliveries."""
 
 from __future__ import annotations
 
@@ -8,21 +9,26 @@ from .admin_operators import OperatorsPane
 from .admin_requests import RequestsPane, SubmissionsPane
 from .admin_roles import RolesPane
 from .area import TAB_KEYS, Tab, TabbedArea
+from .subscriptions import DeliveriesPane, SubscriptionsPane
 
 
 class AdminArea(TabbedArea):
     TITLE = "Admin"
     HELP = (
         "Administration. Each tab asks the engine for its data with your permissions: "
-        "Operators and Roles need admin.operator_inquiry, Permission requests needs "
-        "admin.permission_request_approval; My submissions is open to everyone. A tab you "
-        "may not see says which permission is missing and lets you request it. [ and ] "
-        "(or Ctrl+T) switch tabs."
+        "Operators and Roles need admin.operator_inquiry, Requests (permission requests) needs "
+        "admin.permission_request_approval; Subscriptions and Deliveries need "
+        "admin.message_subscription_inquiry; My submissions is open to everyone. A tab you may "
+        "not see says which permission is missing and lets you request it. [ and ] (or "
+        "Ctrl+T) switch tabs."
     )
     TABS = (
         Tab("Operators", "tab-operators", OperatorsPane),
         Tab("Roles", "tab-roles", RolesPane),
-        Tab("Permission requests", "tab-requests", RequestsPane),
+        Tab("Requests", "tab-requests", RequestsPane),
+        Tab("Subscriptions", "tab-subscriptions", SubscriptionsPane),
+        Tab("Deliveries", "tab-deliveries", DeliveriesPane),
+        # Last, so [ from the first tab reaches it: everyone may see their own submissions.
         Tab("My submissions", "tab-submissions", SubmissionsPane),
     )
     BINDINGS = [
