@@ -80,15 +80,21 @@ class TablePane(EngineWorkers, Vertical):
 
     @work(exclusive=True, group="load", exit_on_error=False)
     async def _load(self) -> None:
-        await self.wbo.fresh_session()
-        items = await self.fetch()
-        was_denied = self.has_class("-denied")
-        self.query_one(DeniedPanel).hide()
-        self.remove_class("-denied")
-        self._show(items)
-        if was_denied:
-            self.refresh_bindings()
-            self.focus_table()  # the request button that held the focus is gone
+        try:
+            await self.wbo.fresh_session()
+            items = await self.fetch()
+            was_denied = self.has_class("-denied")
+            self.query_one(DeniedPanel).hide()
+            self.remove_class("-denied")
+            self._show(items)
+            if was_denied:
+                self.refresh_bindings()
+                self.focus_table()  # the request button that held the focus is gone
+        finally:
+            self.after_load()
+
+    def after_load(self) -> None:
+        """Runs after every load, whether it showed rows, a denial or failed."""
 
     def _show(self, items: Sequence[Any]) -> None:
         table = self.table

@@ -19,7 +19,6 @@ from textual.worker import Worker
 
 from wbo_tui.engine import ValidationFailed
 from wbo_tui.engine.positions import ListPositions, PositionDTO, PositionPage
-from wbo_tui.widgets.denied import DeniedPanel
 
 from .audit_filters import parse_moment
 from .pane import TablePane, cell
@@ -133,20 +132,8 @@ class PositionsPane(TablePane):
         self.page = page
         return page.rows
 
-    @work(exclusive=True, group="load", exit_on_error=False)
-    async def _load(self) -> None:
-        try:
-            await self.wbo.fresh_session()
-            items = await self.fetch()
-            was_denied = self.has_class("-denied")
-            self.query_one(DeniedPanel).hide()
-            self.remove_class("-denied")
-            self._show(items)
-            if was_denied:
-                self.refresh_bindings()
-                self.focus_table()
-        finally:
-            self._arm()
+    def after_load(self) -> None:
+        self._arm()
 
     def _arm(self) -> None:
         """Re-arm the auto-refresh after each load, so loads never overlap."""
