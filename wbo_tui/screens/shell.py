@@ -31,8 +31,8 @@ _AREA_KEYS = Binding.Group("Areas", compact=True)
 
 
 def make_area(area_id: str) -> Area:
-    """A new area widget; Positions, Admin and Audit (tables, tabs, forms) are imported on
-    first use."""
+    """A new area widget; Positions, Allocations, Admin and Audit (tables, tabs, forms) are
+    imported on first use."""
     if area_id == "admin":
         from .admin import AdminArea
 
@@ -45,12 +45,17 @@ def make_area(area_id: str) -> Area:
         from .positions_area import PositionsArea
 
         return PositionsArea(id="positions")
+    if area_id == "allocations":
+        from .allocations_area import AllocationsArea
+
+        return AllocationsArea(id="allocations")
     return ModuleArea(dict(AREAS)[area_id], id=area_id)
 
 SHELL_HELP = (
     "Keys 1 to 6 switch between the module areas (Positions, Allocations, FX, Risk, Admin, "
     "Audit); they are ignored while you type in a field. F5 re-reads your permissions and "
     "reloads the area, so a permission an administrator just granted takes effect. "
+    'i opens your inbox (the header shows "Inbox n" while n messages are unread). '
     "Ctrl+L locks the console, Ctrl+O logs out, F2 changes your password, Ctrl+P opens the "
     "command palette. The console locks itself after a period without input."
 )
@@ -71,6 +76,8 @@ class ShellScreen(EngineWorkers, Screen[None]):
         Binding("ctrl+o", "app.logout", "Log out", id="logout"),
         Binding("f2", "app.change_password", "Change password", key_display="F2", id="change-password",
                 show=False),
+        # Not in the footer (it stays readable at 80x24): the header shows "Inbox n" instead.
+        Binding("i", "inbox", "Inbox", id="inbox", show=False),
     ]
 
     def compose(self) -> ComposeResult:
@@ -102,6 +109,11 @@ class ShellScreen(EngineWorkers, Screen[None]):
 
     def action_refresh(self) -> None:
         self.current_area.enter()
+
+    def action_inbox(self) -> None:
+        from .inbox import InboxScreen
+
+        self.app.push_screen(InboxScreen(on_unread=self.query_one(ConsoleHeader).show_unread))
 
     def help_text(self) -> tuple[str, str]:
         area = self.current_area

@@ -337,15 +337,15 @@ async def _validate(uow: UnitOfWork, cmd: RuleFields) -> dict[str, Any]:
         if cmd.amount is not None:
             raise ValidationFailed("Amount", "must be empty: the amount comes from the triggering event")
     else:
-        label = {"fixed": "Amount", "top_up": "Amount (target balance)", "sweep": "Amount (retained balance)"}
         if cmd.amount is None:
             raise ValidationFailed("Amount", f"is required for {AMOUNT_LABELS[cmd.amount_rule].lower()}")
         currency.check_precision(cmd.amount, field="Amount")
         if cmd.amount_rule == "sweep":
             if cmd.amount < 0:
-                raise ValidationFailed("Amount", "the retained balance must not be negative")
+                raise ValidationFailed("Amount", "must not be negative: it is the balance the outgoing account keeps")
         elif cmd.amount <= 0:
-            raise ValidationFailed("Amount", f"{label[cmd.amount_rule].lower()} must be greater than zero")
+            what = ": it is the balance to top the incoming account up to" if cmd.amount_rule == "top_up" else ""
+            raise ValidationFailed("Amount", f"must be greater than zero{what}")
         values["amount"] = cmd.amount
     return values
 
