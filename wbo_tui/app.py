@@ -181,7 +181,10 @@ class WboApp(EngineWorkers, App[None]):
         # query cancelled mid-way leaves aiosqlite's close task pending forever, and the
         # process would never exit.  Each call is one short transaction.
         # Workers of widgets already removed were cancelled before this runs: waiting on
-        # them raises, so collect every outcome rather than stop at the first.
+        # them raises, so collect every outcome rather than stop at the first.  No new
+        # scheduled tick starts meanwhile; the ticks in flight are waited for below.
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
         drained = asyncio.gather(*(w.wait() for w in self.workers), return_exceptions=True)
         try:
             await asyncio.wait_for(drained, timeout=self.WORKER_DRAIN_S)
@@ -189,7 +192,7 @@ class WboApp(EngineWorkers, App[None]):
             log.warning("Engine calls still running after %.0f s at exit; cancelling them", self.WORKER_DRAIN_S)
             self.workers.cancel_all()
         if self.scheduler is not None:
-            self.scheduler.shutdown()
+            await self.scheduler.aclose()
             self.scheduler = None
         if self.engine is not None:
             await self.engine.close()

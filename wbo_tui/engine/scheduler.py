@@ -9,7 +9,10 @@ snapshot, and the next interval polls the current balances.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -37,6 +40,7 @@ class EngineScheduler:
         self.allocation_interval_s = allocation_interval_s
         self.holder = holder or process_name()
         self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self._running: set[asyncio.Task[Any]] = set()
         self.last_report: Any = None
 
     def start(self) -> None:
@@ -66,30 +70,57 @@ class EngineScheduler:
         self._scheduler.start()
 
     async def allocation_tick(self) -> Any:
-        try:
-            return await self.engine.run_allocations()
-        except Exception:  # noqa: BLE001 - a failed pass must not stop the schedule
-            log.exception("Allocation pass failed")
-            return None
+        async with self._in_flight():
+            try:
+                return await self.engine.run_allocations()
+            except Exception:  # noqa: BLE001 - a failed pass must not stop the schedule
+                log.exception("Allocation pass failed")
+                return None
 
     async def delivery_tick(self) -> Any:
         from .notify.delivery import deliver_due
 
-        try:
-            return await deliver_due(self.engine, worker_id=self.holder, senders=self.senders or {})
-        except Exception:  # noqa: BLE001 - a failed pass must not stop the schedule
-            log.exception("Notification delivery pass failed")
-            return None
+        async with self._in_flight():
+            try:
+                return await deliver_due(self.engine, worker_id=self.holder, senders=self.senders or {})
+            except Exception:  # noqa: BLE001 - a failed pass must not stop the schedule
+                log.exception("Notification delivery pass failed")
+                return None
 
     async def poll_tick(self) -> Any:
         slot = slot_for(self.engine.clock.now(), self.poll_interval_s)
-        try:
-            self.last_report = await self.engine.poll_positions(slot=slot, holder=self.holder)
-        except Exception:  # noqa: BLE001 - a failed tick must not stop the schedule
-            log.exception("Position poll for %s failed", slot)
-            return None
+        async with self._in_flight():
+            try:
+                self.last_report = await self.engine.poll_positions(slot=slot, holder=self.holder)
+            except Exception:  # noqa: BLE001 - a failed tick must not stop the schedule
+                log.exception("Position poll for %s failed", slot)
+                return None
         return self.last_report
 
+    @asynccontextmanager
+    async def _in_flight(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+        try:
+            yield
+        finally:
+            self._running.discard(task)  # type: ignore[arg-type]
+
     def shutdown(self) -> None:
+        """Stop starting ticks (a tick in flight goes on: see ``aclose``)."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+
+    async def aclose(self, timeout: Seconds = 10.0) -> None:
+        """Stop, then let the ticks in flight finish their transactions before the caller
+        closes the engine: a database call cut off mid-way can leave the driver's
+        connection waiting forever.  A tick still running after ``timeout`` is cancelled."""
+        self.shutdown()
+        running = set(self._running)
+        if not running:
+            return
+        _, pending = await asyncio.wait(running, timeout=timeout)
+        for task in pending:
+            log.warning("Scheduled work still running after %.0f s at shutdown; cancelling it", timeout)
+            task.cancel()
