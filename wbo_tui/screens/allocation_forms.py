@@ -59,8 +59,6 @@ class ManualAllocationScreen(PositionForm[AllocationDTO]):
                      markup=False)
 
     def on_mount(self) -> None:
-        super().on_mount()
-        self.query_one("#alloc-from", Select).focus()
         self._load_accounts()
 
     @work(exclusive=True, group="accounts", exit_on_error=False)

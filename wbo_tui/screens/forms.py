@@ -62,7 +62,9 @@ class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], Generic[R]):
         raise NotImplementedError
 
     def on_mount(self) -> None:
-        first = next(iter(self.query(Input)), None)
+        # Textual calls every class's on_mount along the MRO, this one last: a subclass
+        # need not call it, and must not move the focus itself (this would override it).
+        first = next(iter(self.query("Input, Select")), None)
         if first is not None:
             first.focus()
 

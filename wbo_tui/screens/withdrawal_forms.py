@@ -50,7 +50,7 @@ class PositionForm(FormScreen[R]):
     borders, so the whole form, its refusal and its buttons stay on screen together."""
 
     def on_mount(self) -> None:
-        super().on_mount()
+        # (Textual calls FormScreen.on_mount too, after this one: see there.)
         if self.app.size.height < SHORT_ROWS:
             for field in (*self.query(Input), *self.query(Select)):
                 field.compact = True
@@ -79,7 +79,6 @@ class ChannelForm(PositionForm[R]):
         return self.value(f"#{self.PREFIX}-client").strip(), channel, currency
 
     def on_mount(self) -> None:
-        super().on_mount()
         self._load_channels()
 
     @work(exclusive=True, group="channels", exit_on_error=False)
@@ -139,10 +138,6 @@ class MarkFailedScreen(PositionForm[WithdrawalDTO]):
         yield Static(withdrawal_summary(w, self._money), markup=False, classes="what-happens")
         yield from labelled("Part", Select(parts, id="failed-part", allow_blank=True, prompt="Principal or fee"))
         yield from labelled("Reason (what the channel reported)", Input(id="failed-reason"))
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.query_one("#failed-part", Select).focus()
 
     async def perform(self, engine: Engine, session: SessionInfo) -> WithdrawalDTO:
         command = build(MarkWithdrawalFailed, withdrawal_ref=self._withdrawal.ref,
