@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from .commands import Query, handles
@@ -30,4 +32,13 @@ async def load_currency(uow: UnitOfWork, code: str) -> Currency:
     row = (await uow.conn.execute(select(currencies).where(currencies.c.code == code))).first()
     if row is None:
         raise ValidationFailed("Currency", f"{code!r} is not a configured currency")
+    return _currency(row)
+
+
+async def load_currencies(uow: UnitOfWork) -> dict[str, Currency]:
+    """Every configured currency by code (one query, for work over many currencies)."""
+    return {r.code: _currency(r) for r in await uow.conn.execute(select(currencies))}
+
+
+def _currency(row: Any) -> Currency:
     return Currency(row.code, row.name, row.kind, row.amount_precision, row.rounding)

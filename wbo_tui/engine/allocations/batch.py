@@ -19,9 +19,8 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from ..audit import to_json
-from ..money import Currency
+from ..currencies import load_currencies
 from ..positions.tables import channel_accounts, positions
-from ..schema import currencies
 from ..uow import UnitOfWork
 from .decide import Balance, Decision, Trigger, choose, compute_amount
 from .execution import insert_allocation
@@ -41,11 +40,6 @@ def event_trigger(event: Any, payload: dict[str, Any], account: Any) -> Trigger:
     )
 
 
-async def _currencies(uow: UnitOfWork) -> dict[str, Currency]:
-    return {r.code: Currency(r.code, r.name, r.kind, r.amount_precision, r.rounding)
-            for r in await uow.conn.execute(select(currencies))}
-
-
 async def decide_events(uow: UnitOfWork, events: Sequence[Any], rules: list[RuleDTO]) -> list[Decision]:
     """Decide every event of ``events`` not decided yet; returns the decisions made."""
     keys = [f"event:{e.id}" for e in events]
@@ -60,7 +54,7 @@ async def decide_events(uow: UnitOfWork, events: Sequence[Any], rules: list[Rule
     balances = {r.channel_account_id: Balance(r.available, r.threshold_blocking) for r in await uow.conn.execute(
         select(positions.c.channel_account_id, positions.c.available, positions.c.threshold_blocking)
         .where(positions.c.channel_account_id.in_(account_ids)))}
-    money = await _currencies(uow)
+    money = await load_currencies(uow)
     by_account: dict[tuple[str, int], list[RuleDTO]] = {}
     for rule in rules:
         by_account.setdefault((rule.event_kind or "", rule.served_account_id), []).append(rule)
@@ -85,7 +79,7 @@ async def decide_events(uow: UnitOfWork, events: Sequence[Any], rules: list[Rule
 
 async def record_decisions(uow: UnitOfWork, decisions: list[Decision]) -> None:
     """Write the allocations, trigger rows and audit records of ``decisions``."""
-    money = await _currencies(uow)
+    money = await load_currencies(uow)
     rows: list[dict[str, Any]] = []
     order_of: dict[str, str] = {}  # trigger key -> order number
     allocation_id_of: dict[str, int] = {}

@@ -17,7 +17,6 @@ from sqlalchemy import select, update
 from .. import approvals
 from ..approvals import ApprovalKind
 from ..commands import Command, Query, handles
-from ..currencies import load_currency
 from ..dto import DTO, ApprovalDTO
 from ..errors import Conflict, ValidationFailed
 from ..money import DecimalAmount
@@ -102,8 +101,7 @@ def after_commit_drive(uow: UnitOfWork, allocation_id: int) -> None:
 
 @handles(CreateManualAllocation)
 async def create_manual(uow: UnitOfWork, cmd: CreateManualAllocation) -> AllocationDTO:
-    source, target = await validate_transfer(uow, cmd.from_account_id, cmd.to_account_id, cmd.currency)
-    currency = await load_currency(uow, cmd.currency)
+    source, target, currency = await validate_transfer(uow, cmd.from_account_id, cmd.to_account_id, cmd.currency)
     currency.check_precision(cmd.amount, field="Amount")
     if cmd.amount <= 0:
         raise ValidationFailed("Amount", "must be greater than zero")

@@ -23,7 +23,7 @@ from ..commands import Command, Query, handles
 from ..currencies import load_currency
 from ..dto import DTO
 from ..errors import Conflict, NotFound, ValidationFailed
-from ..money import DecimalAmount
+from ..money import Currency, DecimalAmount
 from ..positions.tables import SCENARIOS, channel_accounts
 from ..uow import UnitOfWork
 from .calendar import hkex
@@ -290,14 +290,15 @@ async def _account(uow: UnitOfWork, account_id: int, field: str) -> Any:
     return row
 
 
-async def validate_transfer(uow: UnitOfWork, from_id: int, to_id: int, currency_code: str) -> tuple[Any, Any]:
+async def validate_transfer(uow: UnitOfWork, from_id: int, to_id: int,
+                            currency_code: str) -> tuple[Any, Any, Currency]:
     """The checks every allocation shares, rule or manual: two different accounts of one
-    channel that both hold the currency."""
+    channel that both hold the currency.  Returns both accounts and the currency."""
     if from_id == to_id:
         raise ValidationFailed("Incoming account", "must be a different account from the outgoing account")
     source = await _account(uow, from_id, "Outgoing account")
     target = await _account(uow, to_id, "Incoming account")
-    await load_currency(uow, currency_code)
+    currency = await load_currency(uow, currency_code)
     for row, field in ((source, "Outgoing account"), (target, "Incoming account")):
         if row.currency != currency_code:
             raise ValidationFailed(field, f"{row.account_no} holds {row.currency}, not {currency_code}")
@@ -305,12 +306,11 @@ async def validate_transfer(uow: UnitOfWork, from_id: int, to_id: int, currency_
         raise ValidationFailed(
             "Incoming account", f"is on {target.channel}; a transfer stays within one settlement channel ({source.channel})"
         )
-    return source, target
+    return source, target, currency
 
 
 async def _validate(uow: UnitOfWork, cmd: RuleFields) -> dict[str, Any]:
-    await validate_transfer(uow, cmd.from_account_id, cmd.to_account_id, cmd.currency)
-    currency = await load_currency(uow, cmd.currency)
+    _, _, currency = await validate_transfer(uow, cmd.from_account_id, cmd.to_account_id, cmd.currency)
     values: dict[str, Any] = {
         "name": cmd.name, "allocation_type": cmd.allocation_type, "from_account_id": cmd.from_account_id,
         "to_account_id": cmd.to_account_id, "currency": cmd.currency, "scenario": cmd.scenario,
