@@ -51,6 +51,9 @@ def register_kind(kind: ApprovalKind) -> None:
     KINDS[kind.name] = kind
 
 
+_INSERT = insert(approvals).returning(approvals.c.id)
+
+
 async def submit(uow: UnitOfWork, kind_name: str, payload: Command, summary: str) -> ApprovalDTO:
     """Store ``payload`` as a pending item.  Called by a command handler, inside its unit.
     The system itself (e.g. an automatic allocation under work-order approval) submits
@@ -59,15 +62,20 @@ async def submit(uow: UnitOfWork, kind_name: str, payload: Command, summary: str
     assert isinstance(payload, kind.payload), (kind_name, type(payload))
     ref = uow.ids.new_ref("AP")
     body = payload.model_dump_json()
-    result = await uow.conn.execute(
-        insert(approvals).values(
-            ref=ref, kind=kind_name, payload=body, summary=summary[:300], status="PENDING",
-            maker_id=uow.actor.operator_id, submitted_at=uow.now,
-        ).returning(approvals.c.id)
-    )
+    result = await uow.conn.execute(_INSERT, dict(
+        ref=ref, kind=kind_name, payload=body, summary=summary[:300], status="PENDING",
+        maker_id=uow.actor.operator_id, submitted_at=uow.now,
+    ))
     approval_id = result.scalar_one()
-    uow.record("approval.submit", "approval", ref, None, {"kind": kind_name, "payload": json.loads(body)})
-    return await get(uow, approval_id)
+    stored = json.loads(body)
+    uow.record("approval.submit", "approval", ref, None, {"kind": kind_name, "payload": stored})
+    # The row as just written (read back, it would say the same: nobody can have decided
+    # it inside this transaction).
+    return ApprovalDTO(
+        id=approval_id, ref=ref, kind=kind_name, summary=summary[:300], payload=stored, status="PENDING",
+        maker_id=uow.actor.operator_id, maker=uow.actor.username if uow.actor.operator_id is not None else SYSTEM_MAKER,
+        submitted_at=uow.now, checker=None, decided_at=None, reason=None, outcome=None,
+    )
 
 
 async def list_pending_payloads(uow: UnitOfWork, kind: str, maker_id: int) -> list[dict[str, Any]]:

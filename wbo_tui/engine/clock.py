@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import random
 import threading
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -50,7 +50,10 @@ class IdGenerator(Protocol):
 
 class UuidIds:
     def new_ref(self, prefix: str) -> str:
-        return f"{prefix}-{uuid.uuid4().hex[:16].upper()}"
+        # 64 random bits, as uuid4().hex[:16] gave, from the ``random`` module (seeded from
+        # os.urandom, reseeded in a forked child): references must be unique, not secret,
+        # and a batch makes thousands of them.
+        return f"{prefix}-{random.getrandbits(64):016X}"
 
 
 class SequentialIds:

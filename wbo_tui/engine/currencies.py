@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from .commands import Query, handles
 from .dto import CurrencyDTO
@@ -25,11 +25,14 @@ async def list_currencies(uow: UnitOfWork, q: ListCurrencies) -> tuple[CurrencyD
     return tuple(CurrencyDTO(**r._mapping) for r in rows)
 
 
+_ONE = select(currencies).where(currencies.c.code == bindparam("code"))
+
+
 async def load_currency(uow: UnitOfWork, code: str) -> Currency:
     """The currency with its precision and rounding, for parsing and quantising amounts."""
     from .errors import ValidationFailed
 
-    row = (await uow.conn.execute(select(currencies).where(currencies.c.code == code))).first()
+    row = (await uow.conn.execute(_ONE, {"code": code})).first()
     if row is None:
         raise ValidationFailed("Currency", f"{code!r} is not a configured currency")
     return _currency(row)

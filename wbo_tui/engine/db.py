@@ -1,5 +1,8 @@
 """Database connection setup for SQLite (aiosqlite) and PostgreSQL (asyncpg).
 
+On SQLite, write units run on a second engine over the same file whose statements run
+on the calling thread (``sqlite_inline``, ``writer_for``); reads keep aiosqlite.
+
 SQLite runs in WAL mode with ``synchronous=FULL``, foreign keys on and a busy timeout.
 pysqlite's own transaction handling is switched off (``isolation_level = None``) and we
 emit BEGIN ourselves: ``BEGIN IMMEDIATE`` for every write transaction, so a writer takes
@@ -9,11 +12,15 @@ the write lock up front and waits on the busy timeout instead of failing later w
 
 from __future__ import annotations
 
+import sqlite3
+import weakref
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from . import sqlite_inline
 
 WRITE_OPTION = "wbo_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -47,25 +54,82 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
 
 
+_WRITERS: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
+
+
+def writer_for(db: AsyncEngine) -> AsyncEngine:
+    """The engine write units use: on SQLite the inline one over the same file (made on
+    first use), elsewhere ``db`` itself."""
+    if db.dialect.name != "sqlite":
+        return db
+    writer = _WRITERS.get(db)
+    if writer is None:
+        database = db.url.database
+        assert database is not None
+        writer = create_async_engine(
+            db.url, async_creator=sqlite_inline.connector(database), pool_size=2, max_overflow=8)
+        _configure_sqlite(writer)
+        _WRITERS[db] = writer
+    return writer
+
+
+async def checkpoint(db: AsyncEngine) -> tuple[int, int, int] | None:
+    """Copy the SQLite write-ahead log into the database file (PASSIVE: never waits for
+    readers or writers; what it cannot copy now is copied next time).  Returns SQLite's
+    (busy, log pages, pages checkpointed); None on PostgreSQL, which needs none of this."""
+    if db.dialect.name != "sqlite":
+        return None
+    async with db.connect() as conn:
+        row = (await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")).one()
+        await conn.commit()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+async def dispose(db: AsyncEngine) -> None:
+    """Close ``db``'s connections and those of its write engine."""
+    writer = _WRITERS.pop(db, None)
+    if writer is not None:
+        await writer.dispose()
+    await db.dispose()
+
+
 def _create_sqlite_engine(url: str, **kwargs: Any) -> AsyncEngine:
     database = make_url(url).database
     if not database or database == ":memory:":
         raise ValueError("WBO needs a SQLite file, not an in-memory database (several processes share it)")
     engine = create_async_engine(url, **kwargs)
+    _configure_sqlite(engine)
+    return engine
 
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
+        inline = isinstance(dbapi_connection.driver_connection, sqlite_inline.InlineConnection)
+        if not inline:  # the inline adapter connects with isolation_level None already
+            dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        if inline:
+            # A commit that crosses the WAL's size threshold copies the log into the
+            # database and syncs it: milliseconds, on the event loop, in the middle of an
+            # operator's command.  Write units leave that to ``checkpoint`` (scheduled in
+            # every console, run on aiosqlite's thread); SQLite also checkpoints when the
+            # last connection to the file closes.
+            cursor.execute("PRAGMA wal_autocheckpoint = 0")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        mode = "IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")
-
-    return engine
+        write = conn.get_execution_options().get(WRITE_OPTION)
+        driver = conn.connection.driver_connection
+        if write and isinstance(driver, sqlite_inline.InlineConnection):
+            try:
+                driver.begin_immediate(SQLITE_BUSY_TIMEOUT_MS)
+            except sqlite3.OperationalError as error:
+                raise exc.OperationalError("BEGIN IMMEDIATE", None, error) from error
+            return
+        conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if write else 'DEFERRED'}")

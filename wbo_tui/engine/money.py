@@ -47,6 +47,9 @@ def D(value: str | int | Decimal) -> Decimal:
     return Decimal(value)
 
 
+_QUANTA = {places: Decimal(1).scaleb(-places) for places in range(19)}  # precision is 0..18 (a CHECK)
+
+
 @dataclass(frozen=True, slots=True)
 class Currency:
     """A currency as configured: code, amount precision and rounding mode."""
@@ -59,7 +62,8 @@ class Currency:
 
     @property
     def quantum(self) -> Decimal:
-        return Decimal(1).scaleb(-self.amount_precision)
+        quantum = _QUANTA.get(self.amount_precision)
+        return quantum if quantum is not None else Decimal(1).scaleb(-self.amount_precision)
 
     def quantize(self, amount: Decimal) -> Decimal:
         """Round ``amount`` to this currency's precision with its configured rounding."""

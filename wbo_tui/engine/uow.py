@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, union
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import audit
@@ -22,7 +22,7 @@ from argon2 import PasswordHasher
 
 from .clock import Clock, IdGenerator
 from .policy import SecurityPolicy
-from .db import WRITE_OPTION
+from .db import WRITE_OPTION, writer_for
 from .errors import NotAuthenticated, PermissionDenied
 from .schema import audit_head, operator_permissions, operator_roles, operators, role_permissions
 
@@ -72,16 +72,24 @@ class UnitOfWork:
             if self.actor.operator_id is None:
                 self._permissions = frozenset()
             else:
-                self._permissions = await effective_permissions(self.conn, self.actor.operator_id)
-        return self._permissions
+                await self._load_access(self.actor.operator_id)
+        return self._permissions  # type: ignore[return-value]
 
     async def require(self, permission: str | None, action: str | None = None) -> None:
-        """Refuse unless the acting operator holds ``permission`` (None: any operator)."""
+        """Refuse unless the acting operator is enabled and holds ``permission`` (None: any
+        operator).  Both are read once per unit, in one query, inside its transaction."""
         if self.actor.operator_id is None:
             return  # The system acts with full authority; only setup tools run as it.
-        await ensure_active(self.conn, self.actor.operator_id)
-        if permission is not None and permission not in await self.permissions():
+        if self._permissions is None:
+            await self._load_access(self.actor.operator_id)
+        if permission is not None and permission not in self._permissions:  # type: ignore[operator]
             raise PermissionDenied(permission, action)
+
+    async def _load_access(self, operator_id: int) -> None:
+        rows = (await self.conn.execute(_ACCESS, {"operator_id": operator_id})).all()
+        if not rows or not rows[0].enabled:
+            raise NotAuthenticated(DISABLED)
+        self._permissions = frozenset(r.permission for r in rows if r.permission is not None)
 
     def record(
         self,
@@ -105,6 +113,13 @@ class UnitOfWork:
             )
         )
 
+    def record_json(self, action: str, target_type: str, target_id: str | int, before: str | None,
+                    after: str | None) -> None:
+        """``record`` for a caller that already holds the canonical JSON (``audit.to_json``)
+        of before and after (batch mode writes thousands)."""
+        self._audit.append(audit.PendingRecord(self.now, self.actor.operator_id, self.actor.username, action,
+                                               target_type, str(target_id), before, after))
+
     async def flush_audit(self) -> None:
         records, self._audit = self._audit, []
         await audit.append(self.conn, records)
@@ -119,15 +134,27 @@ async def effective_permissions(conn: AsyncConnection, operator_id: int) -> froz
     return frozenset(r[0] for r in rows)
 
 
-async def ensure_active(conn: AsyncConnection, operator_id: int) -> None:
-    enabled = (await conn.execute(select(operators.c.enabled).where(operators.c.id == operator_id))).scalar()
-    if not enabled:
-        raise NotAuthenticated("Your operator account is disabled. Ask an administrator.")
+DISABLED = "Your operator account is disabled. Ask an administrator."
+
+# Whether the operator is enabled, with each permission granted (through a role or
+# directly) on its own row; one row with permission NULL when none is granted.
+_granted = union(
+    select(operator_roles.c.operator_id, role_permissions.c.permission)
+    .join(role_permissions, role_permissions.c.role_id == operator_roles.c.role_id)
+    .where(operator_roles.c.operator_id == bindparam("operator_id")),
+    select(operator_permissions.c.operator_id, operator_permissions.c.permission)
+    .where(operator_permissions.c.operator_id == bindparam("operator_id")),
+).subquery("granted")
+_ACCESS = (
+    select(operators.c.enabled, _granted.c.permission)
+    .outerjoin(_granted, _granted.c.operator_id == operators.c.id)
+    .where(operators.c.id == bindparam("operator_id"))
+)
 
 
 @asynccontextmanager
 async def write_unit(engine: AsyncEngine, actor: Actor, services: Services) -> AsyncIterator[UnitOfWork]:
-    async with engine.connect() as conn:
+    async with writer_for(engine).connect() as conn:
         conn = await conn.execution_options(**{WRITE_OPTION: True})
         async with conn.begin():
             if conn.dialect.name == "postgresql":

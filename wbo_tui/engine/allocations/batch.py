@@ -16,14 +16,15 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, select
 
-from ..audit import to_json
+from ..audit import json_string, to_json
+from ..bulk import insert_many
 from ..currencies import load_currencies
 from ..positions.tables import channel_accounts, positions
 from ..uow import UnitOfWork
 from .decide import Balance, Decision, Trigger, choose, compute_amount
-from .execution import insert_allocation
+from .execution import insert_allocation, new_order_no
 from .manual import submit_for_approval
 from .rules import EVENT_LABELS, RuleDTO
 from .tables import allocation_triggers, allocations
@@ -59,6 +60,7 @@ async def decide_events(uow: UnitOfWork, events: Sequence[Any], rules: list[Rule
     for rule in rules:
         by_account.setdefault((rule.event_kind or "", rule.served_account_id), []).append(rule)
     unknown = Balance(None, None)
+    choices: dict[tuple[str, int], Decision] = {}
 
     decisions: list[Decision] = []
     for event in events:
@@ -67,7 +69,13 @@ async def decide_events(uow: UnitOfWork, events: Sequence[Any], rules: list[Rule
         if account is None or f"event:{event.id}" in done:
             continue
         trigger = event_trigger(event, payload, account)
-        decision = choose(by_account.get((event.kind, trigger.account_id), []), trigger)
+        # Which rule takes an event depends only on its kind and account (the account
+        # fixes currency and scenario): choose once per pair, then compute each amount.
+        key = (event.kind, trigger.account_id)
+        choice = choices.get(key)
+        if choice is None:
+            choice = choices[key] = choose(by_account.get(key, []), trigger)
+        decision = Decision(trigger, choice.considered, choice.chosen)
         rule = decision.chosen
         if rule is not None:
             compute_amount(decision, money[rule.currency], balances.get(rule.from_account_id, unknown),
@@ -79,7 +87,7 @@ async def decide_events(uow: UnitOfWork, events: Sequence[Any], rules: list[Rule
 
 async def record_decisions(uow: UnitOfWork, decisions: list[Decision]) -> None:
     """Write the allocations, trigger rows and audit records of ``decisions``."""
-    money = await load_currencies(uow)
+    money: dict[str, Any] | None = None  # only a work order's summary needs the formats
     rows: list[dict[str, Any]] = []
     order_of: dict[str, str] = {}  # trigger key -> order number
     allocation_id_of: dict[str, int] = {}
@@ -89,37 +97,53 @@ async def record_decisions(uow: UnitOfWork, decisions: list[Decision]) -> None:
             continue
         remarks = f"Rule {rule.id} {rule.name}: {d.amount_reason}"[:300]
         if rule.audit_strategy == "work_order":
-            allocation_id, order_no = await insert_allocation(
-                uow, origin="automatic", rule_id=rule.id, trigger=d.trigger.label, trigger_key=d.trigger.key,
-                from_id=rule.from_account_id, to_id=rule.to_account_id, currency=rule.currency, amount=d.amount,
-                remarks=remarks, status="pending_approval", maker="system")
-            await submit_for_approval(uow, allocation_id, order_no, (
+            money = money or await load_currencies(uow)
+            order_no = new_order_no(uow)
+            item = await submit_for_approval(uow, order_no, (
                 f"Automatic fund allocation {order_no} (work order of rule {rule.id} {rule.name}): "
                 f"{money[rule.currency].format(d.amount)} {rule.currency} from {rule.from_account} to "
                 f"{rule.to_account}; trigger: {d.trigger.label}"))
-            allocation_id_of[d.trigger.key] = allocation_id
+            allocation_id_of[d.trigger.key], _ = await insert_allocation(
+                uow, origin="automatic", rule_id=rule.id, trigger=d.trigger.label, trigger_key=d.trigger.key,
+                from_id=rule.from_account_id, to_id=rule.to_account_id, currency=rule.currency, amount=d.amount,
+                remarks=remarks, status="pending_approval", maker="system", order_no=order_no, approval_id=item.id)
             continue
-        order_no = uow.ids.new_ref("FA")
+        order_no = new_order_no(uow)
         order_of[d.trigger.key] = order_no
-        rows.append(dict(
-            order_no=order_no, origin="automatic", rule_id=rule.id, trigger=d.trigger.label[:120],
-            trigger_key=d.trigger.key, from_account_id=rule.from_account_id, to_account_id=rule.to_account_id,
-            currency=rule.currency, amount=d.amount, remarks=remarks, status="processing", failure_reason=None,
-            attempt=1, attempt_key=f"{order_no}.1", maker="system", created_at=uow.now, updated_at=uow.now,
-        ))
-        uow.record("allocation.create", "allocation", order_no, None, {
-            "origin": "automatic", "rule": rule.id, "trigger": d.trigger.label, "from_account": rule.from_account_id,
-            "to_account": rule.to_account_id, "currency": rule.currency, "amount": d.amount, "status": "processing",
-            "remarks": remarks,
-        })
+        label = d.trigger.label
+        rows.append((order_no, "automatic", rule.id, label[:120], d.trigger.key, rule.from_account_id,
+                     rule.to_account_id, rule.currency, d.amount, remarks, "processing", 1, f"{order_no}.1", "system",
+                     uow.now, uow.now))
+        uow.record_json("allocation.create", "allocation", order_no, None,
+                        created_json(rule, d.amount, remarks, label, "processing"))
     if rows:
-        await uow.conn.execute(insert(allocations), rows)
+        # This unit holds the write lock, so the rows above the highest id now are ours.
+        before = (await uow.conn.execute(select(func.coalesce(func.max(allocations.c.id), 0)))).scalar_one()
+        await insert_many(uow.conn, allocations, _ALLOCATION_COLUMNS, rows)
         ids = {r.order_no: r.id for r in await uow.conn.execute(
-            select(allocations.c.id, allocations.c.order_no).where(allocations.c.order_no.in_(order_of.values())))}
+            select(allocations.c.id, allocations.c.order_no).where(allocations.c.id > before))}
         allocation_id_of.update({key: ids[order] for key, order in order_of.items()})
-    if decisions:
-        await uow.conn.execute(insert(allocation_triggers), [dict(
-            trigger_key=d.trigger.key, trigger=d.trigger.label[:120], event_id=d.trigger.event_id,
-            fire_at=d.trigger.fire_at, decided_at=uow.now, outcome=d.outcome,
-            allocation_id=allocation_id_of.get(d.trigger.key), explanation=to_json(d.explanation()),
-        ) for d in decisions])
+    considered: dict[int, str] = {}  # decisions of one choice share its list: encode it once
+    await insert_many(uow.conn, allocation_triggers, _TRIGGER_COLUMNS, [(
+        d.trigger.key, d.trigger.label[:120], d.trigger.event_id, d.trigger.fire_at, uow.now, d.outcome,
+        allocation_id_of.get(d.trigger.key), d.explanation_json(
+            considered.get(id(d.considered)) or considered.setdefault(id(d.considered), to_json(d.considered))),
+    ) for d in decisions])
+
+
+def created_json(rule: RuleDTO, amount: Decimal, remarks: str, trigger: str, status: str) -> str:
+    """The audit record of an automatic allocation: ``audit.to_json`` of
+    {origin, rule, trigger, from_account, to_account, currency, amount, status, remarks}
+    (as ``execution.insert_allocation`` records it), written out directly for speed
+    (checked equal by ``tests/engine/test_audit_encoding.py``)."""
+    return (f'{{"amount":{json_string(format(amount, "f"))},"currency":{json_string(rule.currency)},'
+            f'"from_account":{int(rule.from_account_id)},"origin":"automatic","remarks":{json_string(remarks)},'
+            f'"rule":{int(rule.id)},"status":{json_string(status)},"to_account":{int(rule.to_account_id)},'
+            f'"trigger":{json_string(trigger)}}}')
+
+
+_ALLOCATION_COLUMNS = ("order_no", "origin", "rule_id", "trigger", "trigger_key", "from_account_id", "to_account_id",
+                       "currency", "amount", "remarks", "status", "attempt", "attempt_key", "maker", "created_at",
+                       "updated_at")
+_TRIGGER_COLUMNS = ("trigger_key", "trigger", "event_id", "fire_at", "decided_at", "outcome", "allocation_id",
+                    "explanation")

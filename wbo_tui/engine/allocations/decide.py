@@ -17,11 +17,12 @@ from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+from ..audit import json_string
 from ..money import Currency
 from .rules import RuleDTO
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per event in batch mode, where a frozen init costs
 class Trigger:
     """One thing that happened: an event, or a schedule fire time for one account."""
 
@@ -37,7 +38,7 @@ class Trigger:
     fire_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Balance:
     available: Decimal | None
     threshold_blocking: Decimal | None
@@ -63,6 +64,16 @@ class Decision:
             "chosen": self.chosen.id if self.chosen else None,
             "amount": str(self.amount) if self.amount is not None else None, "amount_reason": self.amount_reason,
         }
+
+    def explanation_json(self, considered_json: str) -> str:
+        """``audit.to_json(self.explanation())``, given ``to_json(self.considered)``: the
+        considered rules are shared by every event of one kind on one account, so a batch
+        encodes them once and writes the rest around them (checked equal by
+        ``tests/engine/test_audit_encoding.py``)."""
+        amount = "null" if self.amount is None else json_string(str(self.amount))
+        chosen = "null" if self.chosen is None else str(int(self.chosen.id))
+        return (f'{{"amount":{amount},"amount_reason":{json_string(self.amount_reason)},"chosen":{chosen},'
+                f'"considered":{considered_json},"trigger":{json_string(self.trigger.label)}}}')
 
 
 def _applies(rule: RuleDTO, trigger: Trigger) -> str | None:

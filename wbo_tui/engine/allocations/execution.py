@@ -39,21 +39,31 @@ SYSTEM = Actor.system("allocation-engine")
 
 async def insert_allocation(
     uow: UnitOfWork, *, origin: str, rule_id: int | None, trigger: str, trigger_key: str | None, from_id: int,
-    to_id: int, currency: str, amount: Decimal, remarks: str, status: str, maker: str,
+    to_id: int, currency: str, amount: Decimal, remarks: str, status: str, maker: str, order_no: str | None = None,
+    approval_id: int | None = None,
 ) -> tuple[int, str]:
-    """Write a new allocation (and its audit record); returns (id, business order number)."""
-    order_no = uow.ids.new_ref("FA")
-    allocation_id = (await uow.conn.execute(insert(allocations).values(
+    """Write a new allocation (and its audit record); returns (id, business order number).
+    ``order_no``: one made beforehand (for an approval item naming it); by default a new one."""
+    order_no = order_no or new_order_no(uow)
+    allocation_id = (await uow.conn.execute(_INSERT, dict(
         order_no=order_no, origin=origin, rule_id=rule_id, trigger=trigger[:120], trigger_key=trigger_key,
         from_account_id=from_id, to_account_id=to_id, currency=currency, amount=amount, remarks=remarks,
         status=status, failure_reason=None, attempt=1, attempt_key=f"{order_no}.1", maker=maker,
-        created_at=uow.now, updated_at=uow.now,
-    ).returning(allocations.c.id))).scalar_one()
+        created_at=uow.now, updated_at=uow.now, approval_id=approval_id,
+    ))).scalar_one()
     uow.record("allocation.create", "allocation", order_no, None, {
         "origin": origin, "rule": rule_id, "trigger": trigger, "from_account": from_id, "to_account": to_id,
         "currency": currency, "amount": amount, "status": status, "remarks": remarks,
     })
     return allocation_id, order_no
+
+
+_INSERT = insert(allocations).returning(allocations.c.id)
+
+
+def new_order_no(uow: UnitOfWork) -> str:
+    """A new unique business order number (FA…)."""
+    return uow.ids.new_ref("FA")
 
 
 async def set_status(uow: UnitOfWork, allocation_id: int, *, expect: tuple[str, ...], status: str,

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import Field, field_validator
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from .. import approvals
 from ..approvals import ApprovalKind
@@ -22,7 +22,7 @@ from ..errors import Conflict, ValidationFailed
 from ..money import DecimalAmount
 from ..positions.tables import positions
 from ..uow import UnitOfWork
-from .execution import drive, insert_allocation, set_status
+from .execution import drive, insert_allocation, new_order_no, set_status
 from .records import AllocationDTO, get_allocation
 from .rules import validate_transfer
 from .tables import allocations
@@ -105,21 +105,30 @@ async def create_manual(uow: UnitOfWork, cmd: CreateManualAllocation) -> Allocat
     currency.check_precision(cmd.amount, field="Amount")
     if cmd.amount <= 0:
         raise ValidationFailed("Amount", "must be greater than zero")
-    allocation_id, order_no = await insert_allocation(
-        uow, origin="manual", rule_id=None, trigger="manual", trigger_key=None, from_id=source.id, to_id=target.id,
-        currency=cmd.currency, amount=cmd.amount, remarks=cmd.remarks, status="pending_approval",
-        maker=uow.actor.username,
-    )
-    await submit_for_approval(uow, allocation_id, order_no, (
+    order_no = new_order_no(uow)
+    item = await submit_for_approval(uow, order_no, (
         f"Fund allocation {order_no}: {currency.format(cmd.amount)} {cmd.currency} from {source.account_no} to "
         f"{target.account_no} ({source.channel}). Remarks: {cmd.remarks}"
     ))
-    return await get_allocation(uow, allocations.c.id == allocation_id)
+    allocation_id, _ = await insert_allocation(
+        uow, origin="manual", rule_id=None, trigger="manual", trigger_key=None, from_id=source.id, to_id=target.id,
+        currency=cmd.currency, amount=cmd.amount, remarks=cmd.remarks, status="pending_approval",
+        maker=uow.actor.username, order_no=order_no, approval_id=item.id,
+    )
+    # The row as just written, with the names the records view joins in.
+    return AllocationDTO(
+        id=allocation_id, order_no=order_no, origin="manual", created_at=uow.now, updated_at=uow.now,
+        amount=cmd.amount, currency=cmd.currency, precision=currency.amount_precision, from_account_id=source.id,
+        from_account=source.account_no, to_account_id=target.id, to_account=target.account_no,
+        channel=source.channel, trigger="manual", rule_id=None, rule_name=None, status="pending_approval",
+        failure_reason=None, attempt=1, maker=uow.actor.username, checker=None, remarks=cmd.remarks,
+        approval_id=item.id,
+    )
 
 
-async def submit_for_approval(uow: UnitOfWork, allocation_id: int, order_no: str, summary: str) -> None:
-    item = await approvals.submit(uow, "fund_allocation", AllocationToApprove(order_no=order_no), summary)
-    await uow.conn.execute(update(allocations).where(allocations.c.id == allocation_id).values(approval_id=item.id))
+async def submit_for_approval(uow: UnitOfWork, order_no: str, summary: str) -> ApprovalDTO:
+    """The approval item for allocation ``order_no`` (written next, naming the item)."""
+    return await approvals.submit(uow, "fund_allocation", AllocationToApprove(order_no=order_no), summary)
 
 
 async def _execute(uow: UnitOfWork, cmd: AllocationToApprove, item: ApprovalDTO) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from ..commands import Command, Query, handles
 from ..currencies import load_currency
@@ -273,6 +273,32 @@ async def load_rules(uow: UnitOfWork, *where: Any) -> list[RuleDTO]:
     return [rule_dto(r) for r in rows]
 
 
+class RuleCache:
+    """The rules matching ``where`` as of each unit that asks, re-read only where changed.
+
+    Every edit bumps the version of the rule (or of the channel account whose number it
+    shows), so a unit reads just those versions and loads only the rules that are new or
+    changed since the last unit.  A pass deciding many batches thus uses the rules in
+    force in each batch's own transaction without rebuilding them all each time."""
+
+    def __init__(self, *where: Any) -> None:
+        self.where = where
+        self.rules: dict[int, tuple[tuple[int, int, int], RuleDTO]] = {}
+
+    async def current(self, uow: UnitOfWork) -> list[RuleDTO]:
+        versions = {r.id: (r.version, r.from_version, r.to_version) for r in await uow.conn.execute(
+            select(allocation_rules.c.id, allocation_rules.c.version, _from.c.version.label("from_version"),
+                   _to.c.version.label("to_version"))
+            .join(_from, _from.c.id == allocation_rules.c.from_account_id)
+            .join(_to, _to.c.id == allocation_rules.c.to_account_id).where(*self.where))}
+        stale = [i for i, v in versions.items() if i not in self.rules or self.rules[i][0] != v]
+        if stale:
+            for rule in await load_rules(uow, allocation_rules.c.id.in_(stale)):
+                self.rules[rule.id] = (versions[rule.id], rule)
+        self.rules = {i: self.rules[i] for i in sorted(versions) if i in self.rules}
+        return [rule for _, rule in self.rules.values()]
+
+
 async def get_rule(uow: UnitOfWork, rule_id: int) -> RuleDTO:
     rules = await load_rules(uow, allocation_rules.c.id == rule_id)
     if not rules:
@@ -283,11 +309,7 @@ async def get_rule(uow: UnitOfWork, rule_id: int) -> RuleDTO:
 # --- validation -------------------------------------------------------------------------
 
 
-async def _account(uow: UnitOfWork, account_id: int, field: str) -> Any:
-    row = (await uow.conn.execute(select(channel_accounts).where(channel_accounts.c.id == account_id))).first()
-    if row is None:
-        raise ValidationFailed(field, f"channel account {account_id} does not exist")
-    return row
+_TWO_ACCOUNTS = select(channel_accounts).where(channel_accounts.c.id.in_(bindparam("ids", expanding=True)))
 
 
 async def validate_transfer(uow: UnitOfWork, from_id: int, to_id: int,
@@ -296,8 +318,11 @@ async def validate_transfer(uow: UnitOfWork, from_id: int, to_id: int,
     channel that both hold the currency.  Returns both accounts and the currency."""
     if from_id == to_id:
         raise ValidationFailed("Incoming account", "must be a different account from the outgoing account")
-    source = await _account(uow, from_id, "Outgoing account")
-    target = await _account(uow, to_id, "Incoming account")
+    found = {r.id: r for r in await uow.conn.execute(_TWO_ACCOUNTS, {"ids": (from_id, to_id)})}
+    source, target = found.get(from_id), found.get(to_id)
+    for row, account_id, field in ((source, from_id, "Outgoing account"), (target, to_id, "Incoming account")):
+        if row is None:
+            raise ValidationFailed(field, f"channel account {account_id} does not exist")
     currency = await load_currency(uow, currency_code)
     for row, field in ((source, "Outgoing account"), (target, "Incoming account")):
         if row.currency != currency_code:

@@ -27,7 +27,7 @@ from .batch import decide_events, record_decisions
 from .calendar import hkex
 from .decide import Balance, Decision, Trigger, choose, compute_amount, relevant
 from .execution import SYSTEM, drive_due
-from .rules import RuleDTO, load_rules
+from .rules import RuleCache, RuleDTO, load_rules
 from .schedule import HONG_KONG, MAX_MISSED_RECORDED, Schedule, split_due
 from .tables import EVENT_KINDS, allocation_cursor, allocation_rules, allocation_triggers
 
@@ -70,19 +70,23 @@ async def decide(uow: UnitOfWork, trigger: Trigger, rules: list[RuleDTO]) -> Dec
 # --- events -----------------------------------------------------------------------------
 
 
+_EVENT_COLUMNS = (domain_events.c.id, domain_events.c.kind, domain_events.c.aggregate_type,
+                  domain_events.c.aggregate_id, domain_events.c.payload)
+
+
 async def consume_events(engine: Any, report: PassReport) -> None:
-    """Decide every allocation event not yet decided, oldest first, each in its own unit."""
+    """Decide every allocation event not yet decided, oldest first, ``EVENT_BATCH`` per unit."""
+    rules = RuleCache(allocation_rules.c.trigger_kind == "event")
     while True:
         async with write_unit(engine.db, SYSTEM, engine.services) as uow:
             cursor = (await uow.conn.execute(select(allocation_cursor.c.last_event_id).where(
                 allocation_cursor.c.id == 1))).scalar()
-            events = (await uow.conn.execute(select(domain_events).where(
+            events = (await uow.conn.execute(select(*_EVENT_COLUMNS).where(
                 domain_events.c.id > (cursor or 0), domain_events.c.kind.in_(EVENT_KINDS),
             ).order_by(domain_events.c.id).limit(EVENT_BATCH))).all()
             if not events:
                 return
-            rules = await load_rules(uow, allocation_rules.c.trigger_kind == "event")
-            for decision in await decide_events(uow, events, rules):
+            for decision in await decide_events(uow, events, await rules.current(uow)):
                 report.events += 1
                 report.allocations += decision.amount is not None
             last = events[-1].id

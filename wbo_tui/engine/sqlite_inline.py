@@ -1,0 +1,168 @@
+"""SQLite for write units, run on the calling thread instead of aiosqlite's.
+
+aiosqlite runs every call (cursor, execute, fetch, close, commit) on its own thread and
+wakes the event loop for each answer.  A short write unit — a manual allocation is about
+a dozen statements, each a few microseconds of SQLite — spends nearly all its time in
+those round trips (measured here: about 0.2 ms each, four per statement; ``bench
+allocate``).  Write units therefore use this adapter: the aiosqlite-shaped connection
+SQLAlchemy's aiosqlite dialect expects (``async_creator``), whose calls run ``sqlite3``
+directly and complete without suspending.  Reads keep aiosqlite (``db.create_engine``):
+a long scan of the audit log must not hold up the console.
+
+What running inline must not do is *wait* on the event loop's thread.  The only wait in
+a WAL write unit is for the write lock, at ``BEGIN IMMEDIATE``; ``begin_immediate`` tries
+without SQLite's busy handler and sleeps on the event loop between tries (the same
+back-off SQLite's handler uses), so another console holding the lock delays this unit
+without freezing this console.  Once the lock is held nothing else in the unit waits:
+WAL commits take no further lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from sqlalchemy.util.concurrency import await_
+
+# SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms, then
+# 100 ms at a time; so do we, on the event loop.
+_BACKOFF_S = (0.001, 0.002, 0.005, 0.010, 0.015, 0.020, 0.025, 0.025, 0.025, 0.050, 0.050, 0.100)
+
+
+class InlineCursor:
+    """aiosqlite's cursor interface over a ``sqlite3.Cursor``; every call completes at once."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    async def __aenter__(self) -> InlineCursor:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._cursor.close()
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._cursor.arraysize = value
+
+    async def execute(self, sql: str, parameters: Any = None) -> InlineCursor:
+        if parameters is None:
+            self._cursor.execute(sql)
+        else:
+            self._cursor.execute(sql, parameters)
+        return self
+
+    async def executemany(self, sql: str, seq_of_parameters: Iterable[Any]) -> InlineCursor:
+        self._cursor.executemany(sql, seq_of_parameters)
+        return self
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    async def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        return self._cursor.fetchmany(size) if size is not None else self._cursor.fetchmany()
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+    async def nextset(self) -> None:
+        return None
+
+    async def setinputsizes(self, *_: Any) -> None:
+        return None
+
+
+class InlineConnection:
+    """aiosqlite's connection interface over a ``sqlite3.Connection`` (autocommit mode:
+    transactions are begun explicitly, see ``begin_immediate`` and ``db``)."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.sqlite = connection
+        # SQLAlchemy's adapter checks ``_connection`` before commit and rollback.
+        self._connection: sqlite3.Connection | None = connection
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self.sqlite.isolation_level
+
+    def cursor(self) -> InlineCursor:
+        return InlineCursor(self.sqlite.cursor())
+
+    async def commit(self) -> None:
+        self.sqlite.commit()
+
+    async def rollback(self) -> None:
+        self.sqlite.rollback()
+
+    async def close(self) -> None:
+        self.stop()
+
+    async def create_function(self, *args: Any, **kwargs: Any) -> None:
+        self.sqlite.create_function(*args, **kwargs)
+
+    def stop(self) -> None:
+        if self._connection is not None:
+            self._connection = None
+            self.sqlite.close()
+
+    def begin_immediate(self, busy_timeout_ms: int) -> None:
+        """``BEGIN IMMEDIATE``, waiting for another writer by sleeping on the event loop.
+
+        Called from SQLAlchemy's ``begin`` event, inside its greenlet, where ``await_``
+        suspends this unit (not the thread).  Gives up after ``busy_timeout_ms`` with
+        SQLite's own "database is locked", as the busy handler would."""
+        conn = self.sqlite
+        deadline = time.monotonic() + busy_timeout_ms / 1000
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            tries = 0
+            while True:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as error:
+                    if getattr(error, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                        raise
+                delay = _BACKOFF_S[min(tries, len(_BACKOFF_S) - 1)]
+                tries += 1
+                await_(asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic()))))
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+
+
+def connector(path: str) -> Callable[[], Awaitable[InlineConnection]]:
+    """The ``async_creator`` for ``create_async_engine``: a connection to the file ``path``.
+
+    ``check_same_thread`` is off because the pool may hand a connection to another
+    thread's event loop (tests, the CLI); a connection is only ever used by one unit at
+    a time, which the pool guarantees."""
+
+    async def connect() -> InlineConnection:
+        return InlineConnection(sqlite3.connect(path, isolation_level=None, check_same_thread=False))
+
+    return connect
+
