@@ -60,3 +60,16 @@ async def test_insert_many_stores_what_insert_stores(db_url: str) -> None:
     assert raw_bulk == raw_expected  # the very same stored form, byte for byte on SQLite
     assert [str(r.amount) for r in typed] == ["1.5", "1.50", "0.00", "21000000.12345678", "None"]
     assert typed[2].at == NOW and typed[2].at.tzinfo == UTC
+
+
+def test_bind_processor_gives_the_stored_text_on_sqlite() -> None:
+    """Poll's balance UPDATE and insert_many convert with ``bind_processor``: a time on a
+    whole second keeps its microseconds field, as every other statement stores it (the
+    driver's own datetime adapter would drop it, and equal times would differ as text)."""
+    from sqlalchemy.dialects import sqlite
+
+    from wbo_tui.engine.bulk import bind_processor
+    from wbo_tui.engine.positions.tables import positions
+
+    convert = bind_processor(positions.c.as_of, sqlite.dialect())
+    assert convert(NOW.astimezone(HONG_KONG)) == "2026-11-20 09:30:00.000000"

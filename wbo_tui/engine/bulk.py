@@ -30,9 +30,17 @@ def _plan(table: Table, columns: tuple[str, ...], conn: AsyncConnection) -> _Pla
         if sorted(names) != sorted(columns):
             raise ValueError(f"insert_many({table.name}): columns {columns} do not match {names}")
         plan = (str(compiled), tuple(columns.index(n) for n in names),
-                tuple(table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names))
+                tuple(bind_processor(table.c[n], dialect) for n in names))
         _PLANS[key] = plan
     return plan
+
+
+def bind_processor(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    """What SQLAlchemy does to a value of ``column`` before the driver sees it on
+    ``dialect``: the type's own conversion, then the dialect's (on SQLite a ``UtcDateTime``
+    becomes the same text a normal statement stores).  ``column.type.bind_processor``
+    alone would skip the dialect's part and leave the datetime to the driver's adapter."""
+    return column.type.dialect_impl(dialect).bind_processor(dialect)
 
 
 async def insert_many(conn: AsyncConnection, table: Table, columns: Sequence[str],

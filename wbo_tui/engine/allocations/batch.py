@@ -11,6 +11,7 @@ through the approval path one by one (``approvals.submit``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from decimal import Decimal
@@ -28,6 +29,9 @@ from .execution import insert_allocation, new_order_no
 from .manual import submit_for_approval
 from .rules import EVENT_LABELS, RuleDTO
 from .tables import allocation_triggers, allocations
+
+
+YIELD_EVERY = 250
 
 
 def event_trigger(event: Any, payload: dict[str, Any], account: Any) -> Trigger:
@@ -63,7 +67,10 @@ async def decide_events(uow: UnitOfWork, events: Sequence[Any], rules: list[Rule
     choices: dict[tuple[str, int], Decision] = {}
 
     decisions: list[Decision] = []
-    for event in events:
+    for n, event in enumerate(events, 1):
+        if n % YIELD_EVERY == 0:
+            # Statements run on the event loop (sqlite_inline): let the console draw.
+            await asyncio.sleep(0)
         payload = payloads[event.id]
         account = accounts.get(payload.get("channel_account_id"))
         if account is None or f"event:{event.id}" in done:

@@ -25,6 +25,7 @@ from ..dto import DTO
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..money import Currency, DecimalAmount
 from ..positions.tables import SCENARIOS, channel_accounts
+from ..schema import currencies
 from ..uow import UnitOfWork
 from .calendar import hkex
 from .schedule import WEEKDAYS, Schedule
@@ -309,7 +310,14 @@ async def get_rule(uow: UnitOfWork, rule_id: int) -> RuleDTO:
 # --- validation -------------------------------------------------------------------------
 
 
-_TWO_ACCOUNTS = select(channel_accounts).where(channel_accounts.c.id.in_(bindparam("ids", expanding=True)))
+# Both accounts, each with its currency's configuration (a transfer's currency is the one
+# both accounts hold, so that is the currency the transfer needs).
+_TWO_ACCOUNTS = (
+    select(channel_accounts, currencies.c.name.label("currency_name"), currencies.c.kind.label("currency_kind"),
+           currencies.c.amount_precision, currencies.c.rounding)
+    .join(currencies, currencies.c.code == channel_accounts.c.currency)
+    .where(channel_accounts.c.id.in_(bindparam("ids", expanding=True)))
+)
 
 
 async def validate_transfer(uow: UnitOfWork, from_id: int, to_id: int,
@@ -323,14 +331,16 @@ async def validate_transfer(uow: UnitOfWork, from_id: int, to_id: int,
     for row, account_id, field in ((source, from_id, "Outgoing account"), (target, to_id, "Incoming account")):
         if row is None:
             raise ValidationFailed(field, f"channel account {account_id} does not exist")
-    currency = await load_currency(uow, currency_code)
     for row, field in ((source, "Outgoing account"), (target, "Incoming account")):
         if row.currency != currency_code:
+            await load_currency(uow, currency_code)  # an unknown currency is the first thing to say
             raise ValidationFailed(field, f"{row.account_no} holds {row.currency}, not {currency_code}")
     if source.channel != target.channel:
         raise ValidationFailed(
             "Incoming account", f"is on {target.channel}; a transfer stays within one settlement channel ({source.channel})"
         )
+    currency = Currency(source.currency, source.currency_name, source.currency_kind, source.amount_precision,
+                        source.rounding)
     return source, target, currency
 
 

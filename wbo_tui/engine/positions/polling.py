@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, literal_column, null, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ..bulk import bind_processor
 from ..commands import Command, handles
 from ..dto import DTO
 from ..uow import Actor, UnitOfWork, read_unit, write_unit
@@ -238,7 +239,7 @@ async def _write_balances(uow: UnitOfWork, rows: list[tuple[int, Any]]) -> None:
 
 def _processor(column: Any, dialect: Any) -> Callable[[Any], Any]:
     """The column type's bind conversion for ``dialect`` (identity when there is none)."""
-    process = column.type.bind_processor(dialect)
+    process = bind_processor(column, dialect)
     return process if process is not None else (lambda value: value)
 
 
