@@ -6,8 +6,9 @@ on the calling thread (``sqlite_inline``, ``writer_for``); reads keep aiosqlite.
 SQLite runs in WAL mode with ``synchronous=FULL``, foreign keys on and a busy timeout.
 pysqlite's own transaction handling is switched off (``isolation_level = None``) and we
 emit BEGIN ourselves: ``BEGIN IMMEDIATE`` for every write transaction, so a writer takes
-the write lock up front and waits on the busy timeout instead of failing later with
-"database is locked" when a deferred read-then-write transaction tries to upgrade.
+the write lock up front and waits for it (up to the busy timeout; a write unit waits on
+the event loop, see ``sqlite_inline``) instead of failing later with "database is
+locked" when a deferred read-then-write transaction tries to upgrade.
 """
 
 from __future__ import annotations
