@@ -3,8 +3,8 @@
 * Waiting for another writer's lock happens on the event loop, not in SQLite's busy
   handler: the loop keeps running (the console keeps drawing) while a command waits, and
   the command goes through once the lock is free.
-* Write connections never checkpoint in a commit; ``Engine.checkpoint`` (the scheduler's
-  job) folds the log into the database.
+* Write connections never checkpoint in a commit; a worker thread does, once the log
+  outgrows SQLite's threshold (``sqlite_inline.BackgroundCheckpoint``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from engine_support import login
 from sqlalchemy.engine import make_url
 
 from wbo_tui.engine import CreateRole, Engine
-from wbo_tui.engine.db import writer_for
+from wbo_tui.engine.db import background_checkpoint, writer_for
 
 
 @pytest.fixture
@@ -50,13 +50,16 @@ async def test_waiting_for_another_writer_keeps_the_loop_running(engine: Engine,
     assert role.name == "waits"
 
 
-async def test_write_units_leave_checkpoints_to_the_scheduler(engine: Engine, sqlite_path: str) -> None:
+async def test_write_units_checkpoint_on_a_worker_thread(engine: Engine, sqlite_path: str) -> None:
     async with writer_for(engine.db).connect() as conn:
         assert (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == 0
+    checkpoint = background_checkpoint(engine.db)
+    assert checkpoint is not None
+    checkpoint.threshold_frames = 1  # SQLite's 1,000 frames would take fifty-odd commands
     admin = await login(engine, "admin")
-    for i in range(5):
-        await engine.execute(admin, CreateRole(name=f"role {i}", permissions=[]))
-    busy, log_pages, done = await engine.checkpoint()
-    assert busy == 0 and log_pages > 0 and done == log_pages
-    with sqlite3.connect(sqlite_path) as raw:  # the roles are in the database file itself now
-        assert raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1:] == (log_pages, log_pages)
+    await engine.execute(admin, CreateRole(name="checkpointed", permissions=[]))
+    await checkpoint.wait()
+    assert checkpoint.done >= 1
+    with sqlite3.connect(sqlite_path) as raw:  # nothing left in the log that is not in the file
+        busy, log_pages, done = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert busy == 0 and log_pages == done

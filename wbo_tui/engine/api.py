@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from . import passwords
 from .clock import Clock, IdGenerator, SystemClock, UuidIds
 from .commands import COMMAND_HANDLERS, QUERY_HANDLERS, Command, Query
-from .db import checkpoint, create_engine, describe_url, dispose
+from .db import create_engine, describe_url, dispose
 from .dto import SessionInfo
 from .errors import AccountLocked, AuthenticationFailed, NotFound, SchemaOutOfDate, WboError
 from .policy import SecurityPolicy
@@ -136,11 +136,6 @@ class Engine:
         async with read_unit(self.db, _actor(session), self.services) as uow:
             await uow.require(query.permission, query.action)
             return await handler(uow, query)
-
-    async def checkpoint(self) -> tuple[int, int, int] | None:
-        """Fold the SQLite write-ahead log into the database, off the event loop; every
-        console's scheduler does this on an interval (write units never do; see ``db``)."""
-        return await checkpoint(self.db)
 
     # --- positions ----------------------------------------------------------------------
 

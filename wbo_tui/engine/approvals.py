@@ -20,6 +20,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from .commands import Command, Query, RequiredText, handles
 from .dto import ApprovalDTO
 from .errors import AlreadyDecided, MakerCheckerViolation, NotFound, PermissionDenied, WboError
+from .prepared import Prepared
 from .schema import approvals, operators
 from .uow import UnitOfWork
 
@@ -51,7 +52,8 @@ def register_kind(kind: ApprovalKind) -> None:
     KINDS[kind.name] = kind
 
 
-_INSERT = insert(approvals).returning(approvals.c.id)
+_INSERT = Prepared(insert(approvals).returning(approvals.c.id),
+                   keys=("ref", "kind", "payload", "summary", "status", "maker_id", "submitted_at"))
 
 
 async def submit(uow: UnitOfWork, kind_name: str, payload: Command, summary: str) -> ApprovalDTO:
@@ -62,11 +64,10 @@ async def submit(uow: UnitOfWork, kind_name: str, payload: Command, summary: str
     assert isinstance(payload, kind.payload), (kind_name, type(payload))
     ref = uow.ids.new_ref("AP")
     body = payload.model_dump_json()
-    result = await uow.conn.execute(_INSERT, dict(
+    approval_id = (await _INSERT.one(uow.conn, dict(
         ref=ref, kind=kind_name, payload=body, summary=summary[:300], status="PENDING",
         maker_id=uow.actor.operator_id, submitted_at=uow.now,
-    ))
-    approval_id = result.scalar_one()
+    ), sqlite=uow.sqlite)).id
     stored = json.loads(body)
     uow.record("approval.submit", "approval", ref, None, {"kind": kind_name, "payload": stored})
     # The row as just written (read back, it would say the same: nobody can have decided

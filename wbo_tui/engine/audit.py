@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .bulk import insert_many
+from .prepared import Prepared
 from .schema import audit_head, audit_log
 
 GENESIS_HASH = "0" * 64
@@ -87,15 +89,18 @@ def json_string(text: str) -> str:
 
 _COLUMNS = ("seq", "at", "operator_id", "operator", "action", "target_type", "target_id", "before", "after",
             "prev_hash", "hash")
-_HEAD = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
-_MOVE_HEAD = update(audit_head).where(audit_head.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+_HEAD = Prepared(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1))
+_MOVE_HEAD = Prepared(
+    update(audit_head).where(audit_head.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
 
 
-async def append(conn: AsyncConnection, records: list[PendingRecord]) -> None:
-    """Append records to the chain inside the caller's write transaction."""
+async def append(conn: AsyncConnection, records: list[PendingRecord], *,
+                 sqlite: sqlite3.Connection | None = None) -> None:
+    """Append records to the chain inside the caller's write transaction (``sqlite``: the
+    unit's driver connection, when inline: see ``prepared``)."""
     if not records:
         return
-    head = (await conn.execute(_HEAD)).one()
+    head = await _HEAD.one(conn, {}, sqlite=sqlite)
     seq, prev = head.seq, head.hash
     rows = []
     for rec in records:
@@ -104,8 +109,8 @@ async def append(conn: AsyncConnection, records: list[PendingRecord]) -> None:
         rows.append((seq, rec.at, rec.operator_id, rec.operator, rec.action, rec.target_type, rec.target_id,
                      rec.before, rec.after, prev, digest))
         prev = digest
-    await insert_many(conn, audit_log, _COLUMNS, rows)
-    await conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
+    await insert_many(conn, audit_log, _COLUMNS, rows, sqlite=sqlite)
+    await _MOVE_HEAD.rows(conn, {"new_seq": seq, "new_hash": prev}, sqlite=sqlite)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,11 +9,12 @@ same stored forms as a normal insert) and hands the driver plain tuples.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, exc, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 _Plan = tuple[str, tuple[int, ...], tuple[Callable[[Any], Any] | None, ...]]
@@ -44,14 +45,22 @@ def bind_processor(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
 
 
 async def insert_many(conn: AsyncConnection, table: Table, columns: Sequence[str],
-                      rows: Sequence[Sequence[Any]]) -> None:
-    """INSERT ``rows`` (value tuples in the order of ``columns``) into ``table``."""
+                      rows: Sequence[Sequence[Any]], *, sqlite: sqlite3.Connection | None = None) -> None:
+    """INSERT ``rows`` (value tuples in the order of ``columns``) into ``table``.
+    ``sqlite``: the unit's driver connection (``UnitOfWork.sqlite``), when inline."""
     if not rows:
         return
     sql, order, processors = _plan(table, tuple(columns), conn)
     by_column = list(zip(*rows, strict=True))  # a column at a time: one conversion loop each
     converted = [_converted(by_column[i], convert) for i, convert in zip(order, processors, strict=True)]
-    await conn.exec_driver_sql(sql, list(zip(*converted, strict=True)))
+    params = list(zip(*converted, strict=True))
+    if sqlite is None:
+        await conn.exec_driver_sql(sql, params)
+        return
+    try:
+        sqlite.executemany(sql, params)
+    except sqlite3.Error as error:
+        raise exc.DBAPIError.instance(sql, params, error, sqlite3.Error) from error
 
 
 def _converted(values: Sequence[Any], convert: Callable[[Any], Any] | None) -> Sequence[Any]:

@@ -56,6 +56,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 _WRITERS: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
+_CHECKPOINTS: weakref.WeakKeyDictionary[AsyncEngine, sqlite_inline.BackgroundCheckpoint] = (
+    weakref.WeakKeyDictionary())
 
 
 def writer_for(db: AsyncEngine) -> AsyncEngine:
@@ -70,26 +72,25 @@ def writer_for(db: AsyncEngine) -> AsyncEngine:
         writer = create_async_engine(
             db.url, async_creator=sqlite_inline.connector(database), pool_size=2, max_overflow=8)
         _configure_sqlite(writer)
+        checkpoint = _CHECKPOINTS[writer] = sqlite_inline.BackgroundCheckpoint(database)
+        event.listen(writer.sync_engine, "commit", lambda _conn: checkpoint.after_commit())
         _WRITERS[db] = writer
     return writer
 
 
-async def checkpoint(db: AsyncEngine) -> tuple[int, int, int] | None:
-    """Copy the SQLite write-ahead log into the database file (PASSIVE: never waits for
-    readers or writers; what it cannot copy now is copied next time).  Returns SQLite's
-    (busy, log pages, pages checkpointed); None on PostgreSQL, which needs none of this."""
-    if db.dialect.name != "sqlite":
-        return None
-    async with db.connect() as conn:
-        row = (await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")).one()
-        await conn.commit()
-    return int(row[0]), int(row[1]), int(row[2])
+def background_checkpoint(db: AsyncEngine) -> sqlite_inline.BackgroundCheckpoint | None:
+    """The write-ahead-log checkpointer of ``db``'s write units (SQLite, once they ran)."""
+    writer = _WRITERS.get(db)
+    return _CHECKPOINTS.get(writer) if writer is not None else None
 
 
 async def dispose(db: AsyncEngine) -> None:
     """Close ``db``'s connections and those of its write engine."""
     writer = _WRITERS.pop(db, None)
     if writer is not None:
+        checkpoint = _CHECKPOINTS.pop(writer, None)
+        if checkpoint is not None:
+            await checkpoint.wait()
         await writer.dispose()
     await db.dispose()
 
@@ -115,11 +116,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
         if inline:
-            # A commit that crosses the WAL's size threshold copies the log into the
-            # database and syncs it: milliseconds, on the event loop, in the middle of an
-            # operator's command.  Write units leave that to ``checkpoint`` (scheduled in
-            # every console, run on aiosqlite's thread); SQLite also checkpoints when the
-            # last connection to the file closes.
+            # The checkpoint runs on a worker thread instead (sqlite_inline.BackgroundCheckpoint).
             cursor.execute("PRAGMA wal_autocheckpoint = 0")
         cursor.close()
 

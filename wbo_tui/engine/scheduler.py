@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class EngineScheduler:
     def __init__(self, engine: Any, *, poll_interval_s: int, holder: str | None = None,
                  senders: dict[str, Any] | None = None, delivery_interval_s: Seconds = 5.0,
-                 allocation_interval_s: Seconds | None = None, checkpoint_interval_s: Seconds = 5.0) -> None:
+                 allocation_interval_s: Seconds | None = None) -> None:
         if poll_interval_s < 1:
             raise ValueError("poll_interval_s must be at least 1 second")
         self.engine = engine
@@ -38,8 +38,6 @@ class EngineScheduler:
         self.delivery_interval_s = delivery_interval_s
         # The allocation engine's pass (events, schedules, transfers); None: not here.
         self.allocation_interval_s = allocation_interval_s
-        # How often this process folds the SQLite write-ahead log into the database.
-        self.checkpoint_interval_s = checkpoint_interval_s
         self.holder = holder or process_name()
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._running: set[asyncio.Task[Any]] = set()
@@ -69,20 +67,7 @@ class EngineScheduler:
                 self.allocation_tick, IntervalTrigger(seconds=self.allocation_interval_s), id="allocations",
                 max_instances=1, coalesce=True, misfire_grace_time=max(1, int(self.allocation_interval_s)),
             )
-        # Every process checkpoints; SQLite lets one at a time do it and the rest return.
-        self._scheduler.add_job(
-            self.checkpoint_tick, IntervalTrigger(seconds=self.checkpoint_interval_s), id="wal-checkpoint",
-            max_instances=1, coalesce=True, misfire_grace_time=max(1, int(self.checkpoint_interval_s)),
-        )
         self._scheduler.start()
-
-    async def checkpoint_tick(self) -> Any:
-        async with self._in_flight():
-            try:
-                return await self.engine.checkpoint()
-            except Exception:  # noqa: BLE001 - a failed checkpoint is retried next interval
-                log.exception("WAL checkpoint failed")
-                return None
 
     async def allocation_tick(self) -> Any:
         async with self._in_flight():

@@ -9,6 +9,13 @@ SQLAlchemy's aiosqlite dialect expects (``async_creator``), whose calls run ``sq
 directly and complete without suspending.  Reads keep aiosqlite (``db.create_engine``):
 a long scan of the audit log must not hold up the console.
 
+The other wait is a checkpoint: SQLite's automatic one runs inside the commit that
+crosses the log's size threshold, copying the log into the database and syncing it —
+milliseconds, on the event loop, in an operator's command.  Write connections therefore
+turn it off and ``BackgroundCheckpoint`` does the same work on a worker thread once the
+log passes the same threshold, so the log stays short and is rewritten in place rather
+than growing (extending a file makes every sync slower).
+
 What running inline must not do is *wait* on the event loop's thread.  The only wait in
 a WAL write unit is for the write lock, at ``BEGIN IMMEDIATE``; ``begin_immediate`` tries
 without SQLite's busy handler and sleeps on the event loop between tries (the same
@@ -20,12 +27,18 @@ WAL commits take no further lock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
 import sqlite3
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from sqlalchemy.util.concurrency import await_
+
+log = logging.getLogger(__name__)
 
 # SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms, then
 # 100 ms at a time; so do we, on the event loop.
@@ -166,3 +179,68 @@ def connector(path: str) -> Callable[[], Awaitable[InlineConnection]]:
 
     return connect
 
+
+
+class BackgroundCheckpoint:
+    """Checkpoint ``path``'s write-ahead log on a worker thread once it holds
+    ``threshold_frames`` frames (SQLite's automatic checkpoint: 1,000), one at a time.
+
+    ``after_commit`` runs after each write unit's commit.  It reads the log's frame count
+    from the wal-index header (``mxFrame``, offset 16 of the ``-shm`` file, native byte
+    order: https://www.sqlite.org/walformat.html) — the count SQLite's own automatic
+    checkpoint tests; the log *file* does not shrink after a checkpoint, so its size says
+    nothing.  PASSIVE: the checkpoint never waits for readers or writers; what it cannot
+    copy now (a reader still needs it) is copied next time."""
+
+    MIN_SPACING_S = 0.2  # while readers hold the log back, do not retry after every commit
+
+    def __init__(self, path: str, threshold_frames: int = 1000) -> None:
+        self.path = path
+        self.shm = path + "-shm"
+        self.threshold_frames = threshold_frames
+        self.running: asyncio.Future[None] | None = None
+        self.started = 0.0
+        self.done = 0
+
+    def frames(self) -> int:
+        """Frames in the write-ahead log now (0 when there is none)."""
+        try:
+            fd = os.open(self.shm, os.O_RDONLY)
+        except FileNotFoundError:
+            return 0
+        try:
+            return int.from_bytes(os.pread(fd, 4, 16), sys.byteorder)
+        finally:
+            os.close(fd)
+
+    def after_commit(self) -> None:
+        if self.running is not None or time.monotonic() - self.started < self.MIN_SPACING_S:
+            return
+        if self.frames() < self.threshold_frames:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self.started = time.monotonic()
+        self.running = loop.run_in_executor(None, self._checkpoint)
+        self.running.add_done_callback(self._finished)
+
+    def _checkpoint(self) -> None:
+        with contextlib.closing(sqlite3.connect(self.path, isolation_level=None)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def _finished(self, future: asyncio.Future[None]) -> None:
+        self.running = None
+        if future.cancelled():
+            return
+        if future.exception() is not None:  # the next commit over the threshold tries again
+            log.warning("Background WAL checkpoint of %s failed: %s", self.path, future.exception())
+        else:
+            self.done += 1
+
+    async def wait(self) -> None:
+        """Let a checkpoint in flight finish (before the engine closes)."""
+        if self.running is not None:
+            with contextlib.suppress(Exception):
+                await self.running

@@ -8,6 +8,7 @@ both backends without per-table locking schemes.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,7 +24,9 @@ from argon2 import PasswordHasher
 from .clock import Clock, IdGenerator
 from .policy import SecurityPolicy
 from .db import WRITE_OPTION, writer_for
+from .sqlite_inline import InlineConnection
 from .errors import NotAuthenticated, PermissionDenied
+from .prepared import Prepared
 from .schema import audit_head, operator_permissions, operator_roles, operators, role_permissions
 
 
@@ -55,6 +58,9 @@ class UnitOfWork:
     actor: Actor
     services: Services
     now: datetime
+    sqlite: sqlite3.Connection | None = None
+    """The driver connection of an inline SQLite write unit, for ``Prepared`` statements
+    and ``bulk.insert_many``; None elsewhere (they then go through ``conn``)."""
     _permissions: frozenset[str] | None = None
     _audit: list[audit.PendingRecord] = field(default_factory=list)
     after_commit: list[Callable[[Any, str], Awaitable[None]]] = field(default_factory=list)
@@ -86,7 +92,7 @@ class UnitOfWork:
             raise PermissionDenied(permission, action)
 
     async def _load_access(self, operator_id: int) -> None:
-        rows = (await self.conn.execute(_ACCESS, {"operator_id": operator_id})).all()
+        rows = await _ACCESS.rows(self.conn, {"operator_id": operator_id}, sqlite=self.sqlite)
         if not rows or not rows[0].enabled:
             raise NotAuthenticated(DISABLED)
         self._permissions = frozenset(r.permission for r in rows if r.permission is not None)
@@ -122,7 +128,7 @@ class UnitOfWork:
 
     async def flush_audit(self) -> None:
         records, self._audit = self._audit, []
-        await audit.append(self.conn, records)
+        await audit.append(self.conn, records, sqlite=self.sqlite)
 
 
 async def effective_permissions(conn: AsyncConnection, operator_id: int) -> frozenset[str]:
@@ -145,7 +151,7 @@ _granted = union(
     select(operator_permissions.c.operator_id, operator_permissions.c.permission)
     .where(operator_permissions.c.operator_id == bindparam("operator_id")),
 ).subquery("granted")
-_ACCESS = (
+_ACCESS = Prepared(
     select(operators.c.enabled, _granted.c.permission)
     .outerjoin(_granted, _granted.c.operator_id == operators.c.id)
     .where(operators.c.id == bindparam("operator_id"))
@@ -159,7 +165,9 @@ async def write_unit(engine: AsyncEngine, actor: Actor, services: Services) -> A
         async with conn.begin():
             if conn.dialect.name == "postgresql":
                 await conn.execute(select(audit_head.c.seq).where(audit_head.c.id == 1).with_for_update())
-            uow = UnitOfWork(conn, actor, services, services.clock.now())
+            driver = (await conn.get_raw_connection()).driver_connection
+            uow = UnitOfWork(conn, actor, services, services.clock.now(),
+                             driver.sqlite if isinstance(driver, InlineConnection) else None)
             yield uow
             await uow.flush_audit()
 

@@ -26,6 +26,7 @@ from sqlalchemy import and_, insert, or_, select, update
 
 from ..errors import WboError
 from ..positions.tables import channel_accounts, settlement_channels
+from ..prepared import Prepared
 from ..upstream.gateway import IdempotencyConflict, TransferRequest, TransferState, UpstreamError, UpstreamUnavailable
 from ..uow import Actor, UnitOfWork, write_unit
 from .tables import allocations
@@ -45,12 +46,12 @@ async def insert_allocation(
     """Write a new allocation (and its audit record); returns (id, business order number).
     ``order_no``: one made beforehand (for an approval item naming it); by default a new one."""
     order_no = order_no or new_order_no(uow)
-    allocation_id = (await uow.conn.execute(_INSERT, dict(
+    allocation_id = (await _INSERT.one(uow.conn, dict(
         order_no=order_no, origin=origin, rule_id=rule_id, trigger=trigger[:120], trigger_key=trigger_key,
         from_account_id=from_id, to_account_id=to_id, currency=currency, amount=amount, remarks=remarks,
         status=status, failure_reason=None, attempt=1, attempt_key=f"{order_no}.1", maker=maker,
         created_at=uow.now, updated_at=uow.now, approval_id=approval_id,
-    ))).scalar_one()
+    ), sqlite=uow.sqlite)).id
     uow.record("allocation.create", "allocation", order_no, None, {
         "origin": origin, "rule": rule_id, "trigger": trigger, "from_account": from_id, "to_account": to_id,
         "currency": currency, "amount": amount, "status": status, "remarks": remarks,
@@ -58,7 +59,10 @@ async def insert_allocation(
     return allocation_id, order_no
 
 
-_INSERT = insert(allocations).returning(allocations.c.id)
+_INSERT = Prepared(insert(allocations).returning(allocations.c.id), keys=(
+    "order_no", "origin", "rule_id", "trigger", "trigger_key", "from_account_id", "to_account_id", "currency",
+    "amount", "remarks", "status", "failure_reason", "attempt", "attempt_key", "maker", "created_at", "updated_at",
+    "approval_id"))
 
 
 def new_order_no(uow: UnitOfWork) -> str:

@@ -25,6 +25,7 @@ from ..dto import DTO
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..money import Currency, DecimalAmount
 from ..positions.tables import SCENARIOS, channel_accounts
+from ..prepared import Prepared
 from ..schema import currencies
 from ..uow import UnitOfWork
 from .calendar import hkex
@@ -312,11 +313,11 @@ async def get_rule(uow: UnitOfWork, rule_id: int) -> RuleDTO:
 
 # Both accounts, each with its currency's configuration (a transfer's currency is the one
 # both accounts hold, so that is the currency the transfer needs).
-_TWO_ACCOUNTS = (
+_TWO_ACCOUNTS = Prepared(
     select(channel_accounts, currencies.c.name.label("currency_name"), currencies.c.kind.label("currency_kind"),
            currencies.c.amount_precision, currencies.c.rounding)
     .join(currencies, currencies.c.code == channel_accounts.c.currency)
-    .where(channel_accounts.c.id.in_(bindparam("ids", expanding=True)))
+    .where(channel_accounts.c.id.in_([bindparam("from_id"), bindparam("to_id")]))
 )
 
 
@@ -326,7 +327,8 @@ async def validate_transfer(uow: UnitOfWork, from_id: int, to_id: int,
     channel that both hold the currency.  Returns both accounts and the currency."""
     if from_id == to_id:
         raise ValidationFailed("Incoming account", "must be a different account from the outgoing account")
-    found = {r.id: r for r in await uow.conn.execute(_TWO_ACCOUNTS, {"ids": (from_id, to_id)})}
+    found = {r.id: r for r in await _TWO_ACCOUNTS.rows(uow.conn, {"from_id": from_id, "to_id": to_id},
+                                                           sqlite=uow.sqlite)}
     source, target = found.get(from_id), found.get(to_id)
     for row, account_id, field in ((source, from_id, "Outgoing account"), (target, to_id, "Incoming account")):
         if row is None:
