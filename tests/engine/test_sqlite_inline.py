@@ -4,7 +4,7 @@
   handler: the loop keeps running (the console keeps drawing) while a command waits, and
   the command goes through once the lock is free.
 * Write connections never checkpoint in a commit; a worker thread does, once the log
-  outgrows SQLite's threshold (``sqlite_inline.BackgroundCheckpoint``).
+  reaches about SQLite's threshold (``sqlite_inline.BackgroundCheckpoint``).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ async def test_write_units_checkpoint_on_a_worker_thread(engine: Engine, sqlite_
         assert (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == 0
     checkpoint = background_checkpoint(engine.db)
     assert checkpoint is not None
-    checkpoint.threshold_frames = 1  # SQLite's 1,000 frames would take fifty-odd commands
+    checkpoint.every = 1  # by default after fifty-odd commits
     admin = await login(engine, "admin")
     await engine.execute(admin, CreateRole(name="checkpointed", permissions=[]))
     await checkpoint.wait()

@@ -12,9 +12,9 @@ a long scan of the audit log must not hold up the console.
 The other wait is a checkpoint: SQLite's automatic one runs inside the commit that
 crosses the log's size threshold, copying the log into the database and syncing it —
 milliseconds, on the event loop, in an operator's command.  Write connections therefore
-turn it off and ``BackgroundCheckpoint`` does the same work on a worker thread once the
-log passes the same threshold, so the log stays short and is rewritten in place rather
-than growing (extending a file makes every sync slower).
+turn it off and ``BackgroundCheckpoint`` does the same work on a worker thread at about
+the same log size, so the log stays short and is rewritten in place rather than growing
+(extending a file makes every sync slower).
 
 What running inline must not do is *wait* on the event loop's thread.  The only wait in
 a WAL write unit is for the write lock, at ``BEGIN IMMEDIATE``; ``begin_immediate`` tries
@@ -29,9 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import sqlite3
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -182,62 +180,56 @@ def connector(path: str) -> Callable[[], Awaitable[InlineConnection]]:
 
 
 class BackgroundCheckpoint:
-    """Checkpoint ``path``'s write-ahead log on a worker thread once it holds
-    ``threshold_frames`` frames (SQLite's automatic checkpoint: 1,000), one at a time.
+    """Checkpoint ``path``'s write-ahead log on a worker thread every ``every`` commits,
+    one at a time, keeping the log near ``target_frames`` (SQLite's automatic checkpoint
+    runs at 1,000 frames).
 
-    ``after_commit`` runs after each write unit's commit.  It reads the log's frame count
-    from the wal-index header (``mxFrame``, offset 16 of the ``-shm`` file, native byte
-    order: https://www.sqlite.org/walformat.html) — the count SQLite's own automatic
-    checkpoint tests; the log *file* does not shrink after a checkpoint, so its size says
-    nothing.  PASSIVE: the checkpoint never waits for readers or writers; what it cannot
-    copy now (a reader still needs it) is copied next time."""
+    How many frames a commit adds varies (a manual allocation: about twenty; a batch of a
+    thousand decisions: thousands), so ``every`` adapts: each checkpoint reports how many
+    frames the log held, and the next one is due after as many commits as would have
+    filled ``target_frames`` at that rate.  The log is never inspected directly: opening
+    and closing the ``-shm`` or database file in this process would drop SQLite's POSIX
+    locks on it (https://www.sqlite.org/howtocorrupt.html, section 2.2) — found here as
+    "database disk image is malformed" under two delivery processes.  PASSIVE: the
+    checkpoint never waits for readers or writers; what it cannot copy now (a reader
+    still needs it) is copied next time."""
 
-    MIN_SPACING_S = 0.2  # while readers hold the log back, do not retry after every commit
-
-    def __init__(self, path: str, threshold_frames: int = 1000) -> None:
+    def __init__(self, path: str, target_frames: int = 1000, every: int = 50) -> None:
         self.path = path
-        self.shm = path + "-shm"
-        self.threshold_frames = threshold_frames
-        self.running: asyncio.Future[None] | None = None
-        self.started = 0.0
+        self.target_frames = target_frames
+        self.every = every
+        self.commits = 0
+        self.running: asyncio.Future[tuple[int, int, int]] | None = None
         self.done = 0
 
-    def frames(self) -> int:
-        """Frames in the write-ahead log now (0 when there is none)."""
-        try:
-            fd = os.open(self.shm, os.O_RDONLY)
-        except FileNotFoundError:
-            return 0
-        try:
-            return int.from_bytes(os.pread(fd, 4, 16), sys.byteorder)
-        finally:
-            os.close(fd)
-
     def after_commit(self) -> None:
-        if self.running is not None or time.monotonic() - self.started < self.MIN_SPACING_S:
-            return
-        if self.frames() < self.threshold_frames:
+        self.commits += 1
+        if self.running is not None or self.commits < self.every:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        self.started = time.monotonic()
+        counted, self.commits = self.commits, 0
         self.running = loop.run_in_executor(None, self._checkpoint)
-        self.running.add_done_callback(self._finished)
+        self.running.add_done_callback(lambda future: self._finished(future, counted))
 
-    def _checkpoint(self) -> None:
+    def _checkpoint(self) -> tuple[int, int, int]:
         with contextlib.closing(sqlite3.connect(self.path, isolation_level=None)) as conn:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return busy, frames, copied
 
-    def _finished(self, future: asyncio.Future[None]) -> None:
+    def _finished(self, future: asyncio.Future[tuple[int, int, int]], commits: int) -> None:
         self.running = None
         if future.cancelled():
             return
-        if future.exception() is not None:  # the next commit over the threshold tries again
+        if future.exception() is not None:  # the next one due tries again
             log.warning("Background WAL checkpoint of %s failed: %s", self.path, future.exception())
-        else:
-            self.done += 1
+            return
+        self.done += 1
+        frames = future.result()[1]
+        if frames > 0:
+            self.every = max(1, min(1000, round(commits * self.target_frames / frames)))
 
     async def wait(self) -> None:
         """Let a checkpoint in flight finish (before the engine closes)."""

@@ -17,12 +17,13 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from ..audit import json_string, to_json
 from ..bulk import insert_many
 from ..currencies import load_currencies
 from ..positions.tables import channel_accounts, positions
+from ..prepared import Prepared
 from ..uow import UnitOfWork
 from .decide import Balance, Decision, Trigger, choose, compute_amount
 from .execution import insert_allocation, new_order_no
@@ -32,6 +33,8 @@ from .tables import allocation_triggers, allocations
 
 
 YIELD_EVERY = 250
+_DECIDED = Prepared(select(allocation_triggers.c.event_id).where(
+    allocation_triggers.c.event_id.between(bindparam("first"), bindparam("last"))))
 
 
 def event_trigger(event: Any, payload: dict[str, Any], account: Any) -> Trigger:
@@ -47,9 +50,11 @@ def event_trigger(event: Any, payload: dict[str, Any], account: Any) -> Trigger:
 
 async def decide_events(uow: UnitOfWork, events: Sequence[Any], rules: list[RuleDTO]) -> list[Decision]:
     """Decide every event of ``events`` not decided yet; returns the decisions made."""
-    keys = [f"event:{e.id}" for e in events]
-    done = {r.trigger_key for r in await uow.conn.execute(
-        select(allocation_triggers.c.trigger_key).where(allocation_triggers.c.trigger_key.in_(keys)))}
+    # Already decided (normally none: the cursor moves with the decisions): one range of
+    # the event index, rather than a thousand key probes.
+    ids = [e.id for e in events]
+    done = {r.event_id for r in await _DECIDED.rows(uow.conn, {"first": min(ids), "last": max(ids)},
+                                                      sqlite=uow.sqlite)}
     payloads = {e.id: json.loads(e.payload) for e in events}
     account_ids = {p.get("channel_account_id") for p in payloads.values()}
     account_ids |= {r.from_account_id for r in rules} | {r.to_account_id for r in rules}
@@ -73,7 +78,7 @@ async def decide_events(uow: UnitOfWork, events: Sequence[Any], rules: list[Rule
             await asyncio.sleep(0)
         payload = payloads[event.id]
         account = accounts.get(payload.get("channel_account_id"))
-        if account is None or f"event:{event.id}" in done:
+        if account is None or event.id in done:
             continue
         trigger = event_trigger(event, payload, account)
         # Which rule takes an event depends only on its kind and account (the account

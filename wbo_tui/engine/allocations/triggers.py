@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..audit import to_json
 from ..currencies import load_currency
 from ..positions.tables import channel_accounts, domain_events, positions
+from ..prepared import Prepared
 from ..uow import UnitOfWork, write_unit
 from .batch import decide_events, record_decisions
 from .calendar import hkex
@@ -70,8 +71,13 @@ async def decide(uow: UnitOfWork, trigger: Trigger, rules: list[RuleDTO]) -> Dec
 # --- events -----------------------------------------------------------------------------
 
 
-_EVENT_COLUMNS = (domain_events.c.id, domain_events.c.kind, domain_events.c.aggregate_type,
-                  domain_events.c.aggregate_id, domain_events.c.payload)
+_NEW_EVENTS = Prepared(
+    select(domain_events.c.id, domain_events.c.kind, domain_events.c.aggregate_type, domain_events.c.aggregate_id,
+           domain_events.c.payload)
+    .where(domain_events.c.id > bindparam("after"),
+           domain_events.c.kind.in_([bindparam(f"kind_{i}", kind) for i, kind in enumerate(EVENT_KINDS)]))
+    .order_by(domain_events.c.id).limit(EVENT_BATCH))
+_CURSOR = Prepared(select(allocation_cursor.c.last_event_id).where(allocation_cursor.c.id == 1))
 
 
 async def consume_events(engine: Any, report: PassReport) -> None:
@@ -79,11 +85,9 @@ async def consume_events(engine: Any, report: PassReport) -> None:
     rules = RuleCache(allocation_rules.c.trigger_kind == "event")
     while True:
         async with write_unit(engine.db, SYSTEM, engine.services) as uow:
-            cursor = (await uow.conn.execute(select(allocation_cursor.c.last_event_id).where(
-                allocation_cursor.c.id == 1))).scalar()
-            events = (await uow.conn.execute(select(*_EVENT_COLUMNS).where(
-                domain_events.c.id > (cursor or 0), domain_events.c.kind.in_(EVENT_KINDS),
-            ).order_by(domain_events.c.id).limit(EVENT_BATCH))).all()
+            found = await _CURSOR.rows(uow.conn, {}, sqlite=uow.sqlite)
+            cursor = found[0].last_event_id if found else None
+            events = await _NEW_EVENTS.rows(uow.conn, {"after": cursor or 0}, sqlite=uow.sqlite)
             if not events:
                 return
             for decision in await decide_events(uow, events, await rules.current(uow)):
