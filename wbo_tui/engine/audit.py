@@ -26,7 +26,10 @@ from .prepared import Prepared
 from .schema import audit_head, audit_log
 
 GENESIS_HASH = "0" * 64
-_encode_string = json.encoder.encode_basestring  # the C encoder json.dumps uses for str
+# ``text`` as a JSON string literal, exactly as ``json.dumps(text, ensure_ascii=False)``
+# writes it: the C function json.dumps itself uses for strings (called directly: it runs
+# several times for every audit record).
+json_string = json.encoder.encode_basestring
 
 
 def _encode(value: Any) -> Any:
@@ -80,11 +83,6 @@ def record_hash(seq: int, rec: PendingRecord | dict[str, Any], prev_hash: str) -
             f"{'null' if before is None else json_string(before)},{'null' if after is None else json_string(after)},"
             f"{json_string(prev_hash)}]")
     return hashlib.sha256(body.encode()).hexdigest()
-
-
-def json_string(text: str) -> str:
-    """``text`` as a JSON string literal, exactly as ``json.dumps(text, ensure_ascii=False)``."""
-    return _encode_string(text)
 
 
 _COLUMNS = ("seq", "at", "operator_id", "operator", "action", "target_type", "target_id", "before", "after",

@@ -48,8 +48,11 @@ def event_trigger(event: Any, payload: dict[str, Any], account: Any) -> Trigger:
     )
 
 
-async def decide_events(uow: UnitOfWork, events: Sequence[Any], rules: list[RuleDTO]) -> list[Decision]:
-    """Decide every event of ``events`` not decided yet; returns the decisions made."""
+async def decide_events(uow: UnitOfWork, events: Sequence[Any], rules: list[RuleDTO],
+                        choices: dict[Any, Decision] | None = None) -> list[Decision]:
+    """Decide every event of ``events`` not decided yet; returns the decisions made.
+    ``choices``: rule choices made earlier with these same ``rules`` (kept by the caller
+    across batches, see ``RuleCache.memo``)."""
     # Already decided (normally none: the cursor moves with the decisions): one range of
     # the event index, rather than a thousand key probes.
     ids = [e.id for e in events]
@@ -69,7 +72,7 @@ async def decide_events(uow: UnitOfWork, events: Sequence[Any], rules: list[Rule
     for rule in rules:
         by_account.setdefault((rule.event_kind or "", rule.served_account_id), []).append(rule)
     unknown = Balance(None, None)
-    choices: dict[tuple[str, int], Decision] = {}
+    choices = {} if choices is None else choices
 
     decisions: list[Decision] = []
     for n, event in enumerate(events, 1):

@@ -286,6 +286,9 @@ class RuleCache:
     def __init__(self, *where: Any) -> None:
         self.where = where
         self.rules: dict[int, tuple[tuple[int, int, int], RuleDTO]] = {}
+        self.memo: dict[Any, Any] = {}
+        """For the caller: what it derived from the rules (``batch``: each choice of rule);
+        emptied whenever a rule is added, edited or removed."""
 
     async def current(self, uow: UnitOfWork) -> list[RuleDTO]:
         versions = {r.id: (r.version, r.from_version, r.to_version) for r in await uow.conn.execute(
@@ -297,6 +300,8 @@ class RuleCache:
         if stale:
             for rule in await load_rules(uow, allocation_rules.c.id.in_(stale)):
                 self.rules[rule.id] = (versions[rule.id], rule)
+        if stale or len(self.rules) != len(versions):
+            self.memo.clear()
         self.rules = {i: self.rules[i] for i in sorted(versions) if i in self.rules}
         return [rule for _, rule in self.rules.values()]
 

@@ -90,7 +90,7 @@ async def consume_events(engine: Any, report: PassReport) -> None:
             events = await _NEW_EVENTS.rows(uow.conn, {"after": cursor or 0}, sqlite=uow.sqlite)
             if not events:
                 return
-            for decision in await decide_events(uow, events, await rules.current(uow)):
+            for decision in await decide_events(uow, events, await rules.current(uow), rules.memo):
                 report.events += 1
                 report.allocations += decision.amount is not None
             last = events[-1].id
