@@ -178,7 +178,6 @@ def connector(path: str) -> Callable[[], Awaitable[InlineConnection]]:
     return connect
 
 
-
 class BackgroundCheckpoint:
     """Checkpoint ``path``'s write-ahead log on a worker thread every ``every`` commits,
     one at a time, keeping the log near ``target_frames`` (SQLite's automatic checkpoint
@@ -193,6 +192,8 @@ class BackgroundCheckpoint:
     "database disk image is malformed" under two delivery processes.  PASSIVE: the
     checkpoint never waits for readers or writers; what it cannot copy now (a reader
     still needs it) is copied next time."""
+
+    CATCH_UP_FRAMES = 100
 
     def __init__(self, path: str, target_frames: int = 1000, every: int = 50) -> None:
         self.path = path
@@ -236,14 +237,17 @@ class BackgroundCheckpoint:
         frames = future.result()[1]
         if frames > 0:
             self.every = max(1, min(1000, round(commits * self.target_frames / frames)))
-        # Copy what was committed while the worker ran (a few frames; this runs on the
-        # event loop, between write units): only a log copied *completely* lets the next
-        # writer start it over from the beginning — under steady writes it would
-        # otherwise grow for ever, and a growing file syncs slower.
-        try:
-            self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        except sqlite3.Error as error:
-            log.warning("WAL checkpoint of %s failed: %s", self.path, error)
+        # Only a log copied *completely* lets the next writer start it over from the
+        # beginning; under steady writes it never is (commits land while the worker
+        # copies) and the file would grow for ever, every sync slower.  So copy what was
+        # committed meanwhile here, on the event loop, between write units — when that is
+        # a few frames (about ``CATCH_UP_FRAMES``, a millisecond or two), never a batch's.
+        meanwhile = self.commits * self.target_frames / self.every
+        if meanwhile <= self.CATCH_UP_FRAMES:
+            try:
+                self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            except sqlite3.Error as error:
+                log.warning("WAL checkpoint of %s failed: %s", self.path, error)
 
     async def wait(self) -> None:
         """Let a checkpoint in flight finish, then close (before the engine closes)."""
