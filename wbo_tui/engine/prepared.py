@@ -66,9 +66,10 @@ class Prepared:
     async def one(self, conn: AsyncConnection, params: Mapping[str, Any], *,
                   sqlite: sqlite3.Connection | None = None) -> Any:
         rows = await self.rows(conn, params, sqlite=sqlite)
-        if len(rows) != 1:
-            raise exc.NoResultFound("No row was found when one was required") if not rows else \
-                exc.MultipleResultsFound("Multiple rows were found when exactly one was required")
+        if not rows:
+            raise exc.NoResultFound("No row was found when one was required")
+        if len(rows) > 1:
+            raise exc.MultipleResultsFound("Multiple rows were found when exactly one was required")
         return rows[0]
 
     def _plan(self, dialect: Dialect) -> _Plan:
