@@ -89,3 +89,12 @@ def test_demo_database_is_seeded_from_the_data_files(tmp_path: Path) -> None:
         accounts = conn.execute("SELECT count(*) FROM channel_accounts").fetchone()[0]
     assert rules == (7, 6)
     assert polled == accounts == 18
+
+
+def test_a_database_that_cannot_be_opened_is_one_sentence(tmp_path: Path) -> None:
+    missing = f"sqlite:///{tmp_path / 'no' / 'such' / 'folder' / 'x.db'}"
+    result = runner.invoke(app, ["audit", "verify", "--db", missing])
+    assert result.exit_code == 1
+    assert "Cannot use the database: unable to open database file" in result.output
+    assert "sqlite:////" in result.output  # the hint on absolute paths
+    assert "Traceback" not in result.output

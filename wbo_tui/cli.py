@@ -35,7 +35,10 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _run(coro: Any) -> Any:
-    """Run engine work; business errors become one red sentence, never a traceback."""
+    """Run engine work; business and database errors become one red sentence, never a
+    traceback."""
+    from sqlalchemy.exc import DBAPIError
+
     from wbo_tui.engine.errors import WboError
 
     try:
@@ -44,6 +47,10 @@ def _run(coro: Any) -> Any:
         _fail(exc.message)
     except OSError as exc:
         _fail(f"Cannot reach the database: {exc}")
+    except DBAPIError as exc:
+        hint = ("; a sqlite:/// path is relative to this folder, sqlite://// starts at /"
+                if "unable to open database file" in str(exc.orig) else "")
+        _fail(f"Cannot use the database: {exc.orig}{hint}")
 
 
 async def _check_schema(url: str) -> None:
