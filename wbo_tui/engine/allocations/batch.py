@@ -103,7 +103,7 @@ async def decide_events(uow: UnitOfWork, events: Sequence[Any], rules: list[Rule
 async def record_decisions(uow: UnitOfWork, decisions: list[Decision]) -> None:
     """Write the allocations, trigger rows and audit records of ``decisions``."""
     money: dict[str, Any] | None = None  # only a work order's summary needs the formats
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []  # in the order of _ALLOCATION_COLUMNS
     order_of: dict[str, str] = {}  # trigger key -> order number
     allocation_id_of: dict[str, int] = {}
     for d in decisions:
