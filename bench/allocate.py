@@ -211,18 +211,10 @@ def _raw_round(template: Path, done: Path, fresh: Path, *, checkpoints: bool = T
     with sqlite3.connect(template) as before:
         audit_from = before.execute("SELECT coalesce(max(seq), 0) FROM audit_log").fetchone()[0]
     source = sqlite3.connect(done)
-    tables = {}
-    for table, where in (("allocations", ""), ("allocation_triggers", ""), ("audit_log", f" WHERE seq > {audit_from}")):
-        columns = [r[1] for r in source.execute(f"PRAGMA table_info({table})")]
-        rows = source.execute(f"SELECT {', '.join(columns)} FROM {table}{where} ORDER BY rowid").fetchall()
-        tables[table] = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
+    tables = {table: _written(source, table, where)[::2] for table, where in (
+        ("allocations", "1 = 1"), ("allocation_triggers", "1 = 1"), ("audit_log", f"seq > {audit_from}"))}
     source.close()
-    conn = sqlite3.connect(fresh, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    if not checkpoints:
-        conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn = _raw_connection(fresh, checkpoints=checkpoints)
     count = max(len(rows) for _, rows in tables.values())
     started = time.perf_counter()
     for i in range(0, count, 1000):
@@ -278,27 +270,18 @@ def _raw_interactive(template: Path, done: Path, fresh: Path, before: tuple[int,
     approvals_from, allocations_from, audit_from = (v or 0 for v in before)
     source = sqlite3.connect(done)
 
-    def rows(table: str, where: str) -> tuple[str, list[Any]]:
-        found = source.execute(f"SELECT {', '.join(columns[table])} FROM {table} WHERE {where} ORDER BY rowid")
-        return (f"INSERT INTO {table} ({', '.join(columns[table])}) VALUES ({', '.join('?' * len(columns[table]))})",
-                found.fetchall())
-
-    columns = {t: [r[1] for r in source.execute(f"PRAGMA table_info({t})")]
-               for t in ("approvals", "allocations", "audit_log")}
-    from_at, to_at = columns["allocations"].index("from_account_id"), columns["allocations"].index("to_account_id")
-    seq_at, hash_at = columns["audit_log"].index("seq"), columns["audit_log"].index("hash")
-
-    insert_ap, approvals = rows("approvals", f"id > {approvals_from} AND kind = 'fund_allocation' AND maker_id IS NOT NULL")
-    insert_al, allocations = rows("allocations", f"id > {allocations_from} AND origin = 'manual'")
-    insert_au, audit = rows("audit_log", f"seq > {audit_from} AND action IN ('approval.submit', 'allocation.create') "
-                                         f"AND operator_id = {maker.operator_id}")
+    insert_ap, _, approvals = _written(
+        source, "approvals", f"id > {approvals_from} AND kind = 'fund_allocation' AND maker_id IS NOT NULL")
+    insert_al, columns_al, allocations = _written(source, "allocations", f"id > {allocations_from} AND origin = 'manual'")
+    insert_au, columns_au, audit = _written(
+        source, "audit_log", f"seq > {audit_from} AND action IN ('approval.submit', 'allocation.create') "
+                             f"AND operator_id = {maker.operator_id}")
+    from_at, to_at = columns_al.index("from_account_id"), columns_al.index("to_account_id")
+    seq_at, hash_at = columns_au.index("seq"), columns_au.index("hash")
     source.close()
     calls = min(len(approvals), len(allocations), len(audit) // 2)
     _copy(template, fresh)
-    conn = sqlite3.connect(fresh, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA foreign_keys = ON")
+    conn = _raw_connection(fresh)
     latencies = []
     for i in range(calls):
         allocation = allocations[i]
@@ -316,6 +299,25 @@ def _raw_interactive(template: Path, done: Path, fresh: Path, before: tuple[int,
             latencies.append(time.perf_counter() - started)
     conn.close()
     return latencies
+
+
+def _written(source: sqlite3.Connection, table: str, where: str) -> tuple[str, list[str], list[Any]]:
+    """The rows of ``table`` matching ``where`` in ``source``, with the INSERT that writes
+    them again and their columns."""
+    columns = [r[1] for r in source.execute(f"PRAGMA table_info({table})")]
+    rows = source.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {where} ORDER BY rowid").fetchall()
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", columns, rows
+
+
+def _raw_connection(path: Path, *, checkpoints: bool = True) -> sqlite3.Connection:
+    """Raw sqlite3 with the engine's pragmas (WAL, synchronous=FULL, foreign keys)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if not checkpoints:
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+    return conn
 
 
 def _password(username: str) -> str:

@@ -24,6 +24,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
 
+from .bulk import bind_processor
+
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
@@ -83,7 +85,7 @@ class Prepared:
         if not compiled.positional or compiled.literal_execute_params or compiled.post_compile_params:
             raise ValueError("Prepared needs plain positional parameters (no expanding IN)")
         names = tuple(compiled.positiontup or ())
-        binds = tuple(compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
+        binds = tuple(bind_processor(compiled.binds[n], dialect) for n in names)
         columns = list(getattr(self.statement, "selected_columns", None) or ())
         if not columns:
             columns = list(getattr(self.statement, "exported_columns", None) or ())

@@ -106,18 +106,7 @@ class UnitOfWork:
         after: Any = None,
     ) -> None:
         """Queue an audit record; it is written in this transaction, before commit."""
-        self._audit.append(
-            audit.PendingRecord(
-                at=self.now,
-                operator_id=self.actor.operator_id,
-                operator=self.actor.username,
-                action=action,
-                target_type=target_type,
-                target_id=str(target_id),
-                before=audit.to_json(before),
-                after=audit.to_json(after),
-            )
-        )
+        self.record_json(action, target_type, target_id, audit.to_json(before), audit.to_json(after))
 
     def record_json(self, action: str, target_type: str, target_id: str | int, before: str | None,
                     after: str | None) -> None:
@@ -132,12 +121,9 @@ class UnitOfWork:
 
 
 async def effective_permissions(conn: AsyncConnection, operator_id: int) -> frozenset[str]:
-    via_roles = select(role_permissions.c.permission).join(
-        operator_roles, operator_roles.c.role_id == role_permissions.c.role_id
-    ).where(operator_roles.c.operator_id == operator_id)
-    direct = select(operator_permissions.c.permission).where(operator_permissions.c.operator_id == operator_id)
-    rows = await conn.execute(via_roles.union(direct))
-    return frozenset(r[0] for r in rows)
+    """An operator's permissions, through their roles or granted directly."""
+    return frozenset(r.permission for r in await _ACCESS.rows(conn, {"operator_id": operator_id})
+                     if r.permission is not None)
 
 
 DISABLED = "Your operator account is disabled. Ask an administrator."
@@ -165,7 +151,7 @@ async def write_unit(engine: AsyncEngine, actor: Actor, services: Services) -> A
         async with conn.begin():
             if conn.dialect.name == "postgresql":
                 await conn.execute(select(audit_head.c.seq).where(audit_head.c.id == 1).with_for_update())
-            driver = (await conn.get_raw_connection()).driver_connection
+            driver = (await conn.get_raw_connection()).driver_connection if conn.dialect.name == "sqlite" else None
             uow = UnitOfWork(conn, actor, services, services.clock.now(),
                              driver.sqlite if isinstance(driver, InlineConnection) else None)
             yield uow
