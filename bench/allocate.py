@@ -138,7 +138,7 @@ async def _build(path: Path, store: Path, events: int) -> None:
     from wbo_tui.engine import migrate, seed
     from wbo_tui.engine.allocations import CreateAllocationRule
     from wbo_tui.engine.positions import CreateChannelAccount, RegisterSettlementChannel
-    from wbo_tui.engine.seed import SEED_ACTOR
+    from wbo_tui.engine.seed import SEED_TOOL
     from wbo_tui.engine.upstream.simulator import SimulatedUpstream
 
     from .auditdb import DEMO_DATA
@@ -151,20 +151,20 @@ async def _build(path: Path, store: Path, events: int) -> None:
         balances = []
         for c in range(CHANNELS):
             code = f"settlement_bench_{c:02d}"
-            await engine.execute(SEED_ACTOR, RegisterSettlementChannel(
+            await engine.setup_execute(tool=SEED_TOOL, command=RegisterSettlementChannel(
                 code=code, name=f"Bench channel {c}", gateway={"kind": "simulated", "store": str(store)}))
             for currency in CURRENCIES:
                 ids = {}
                 for s, scenario in enumerate(SCENARIOS):
                     account_no = f"B{c:02d}-{s}"
-                    dto = await engine.execute(SEED_ACTOR, CreateChannelAccount(
+                    dto = await engine.setup_execute(tool=SEED_TOOL, command=CreateChannelAccount(
                         channel=code, currency_type="crypto" if currency in ("USDT", "BTC") else "fiat",
                         currency=currency, account_no=account_no, scenario=scenario))
                     ids[scenario] = dto.id
                     balances.append((account_no, currency, Decimal("1000000")))
                 for scenario, kind in EVENT_OF.items():
                     sweep = kind == "deposit.successful"
-                    await engine.execute(SEED_ACTOR, CreateAllocationRule(
+                    await engine.setup_execute(tool=SEED_TOOL, command=CreateAllocationRule(
                         name=f"{scenario} {currency} {c}", currency=currency, scenario=scenario,
                         from_account_id=ids[scenario] if sweep else ids["fund_pool"],
                         to_account_id=ids["fund_pool"] if sweep else ids[scenario],

@@ -93,7 +93,7 @@ async def build(folder: Path) -> tuple[PollDb, list[tuple[int, str, str]]]:
     from wbo_tui.engine.positions import CreateChannelAccount, RegisterSettlementChannel
     from wbo_tui.engine.positions.tables import positions
     from wbo_tui.engine.schema import currencies
-    from wbo_tui.engine.seed import SEED_ACTOR, seed
+    from wbo_tui.engine.seed import SEED_TOOL, seed
     from wbo_tui.engine.upstream.simulator import SimulatedUpstream
 
     if folder.exists():
@@ -118,12 +118,12 @@ async def build(folder: Path) -> tuple[PollDb, list[tuple[int, str, str]]]:
         ids: list[int] = []
         for ch in range(CHANNELS):
             code = f"bench_channel_{ch:02d}"
-            await engine.execute(SEED_ACTOR, RegisterSettlementChannel(
+            await engine.setup_execute(tool=SEED_TOOL, command=RegisterSettlementChannel(
                 code=code, name=f"Bench channel {ch:02d}", gateway={"kind": "simulated", "store": str(db.store)},
             ))
             for scenario, account_no in zip(SCENARIOS, account_numbers(ch), strict=True):
                 for currency in codes:
-                    dto = await engine.execute(SEED_ACTOR, CreateChannelAccount(
+                    dto = await engine.setup_execute(tool=SEED_TOOL, command=CreateChannelAccount(
                         channel=code, currency_type=kinds[currency], currency=currency, account_no=account_no,
                         scenario=scenario,
                     ))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -44,7 +46,9 @@ def test_seed_then_audit_verify_and_tamper_detection(tmp_path: Path) -> None:
     assert seeded.exit_code == 0, seeded.output
     ok = runner.invoke(app, ["audit", "verify", "--db", url])
     assert ok.exit_code == 0
-    assert "Audit chain intact: 10 records verified." in ok.output  # 5 roles + 5 operators
+    assert "Audit chain intact: 11 records verified." in ok.output  # 5 roles + 6 operators
+    assert "Unanchored: no audit key is configured (WBO_AUDIT_KEY_FILE)" in ok.output
+    assert "No anchor file is configured (WBO_AUDIT_ANCHOR_FILE)" in ok.output
 
     with sqlite3.connect(tmp_path / "cli.db") as db:
         db.execute("DROP TRIGGER audit_log_no_update")
@@ -98,3 +102,61 @@ def test_a_database_that_cannot_be_opened_is_one_sentence(tmp_path: Path) -> Non
     assert "Cannot use the database: unable to open database file" in result.output
     assert "sqlite:////" in result.output  # the hint on absolute paths
     assert "Traceback" not in result.output
+
+
+def test_audit_verify_checks_the_key_anchors_the_head_and_catches_a_cut_log(tmp_path: Path) -> None:
+    """The installer's path: a key made with ``audit new-key``, every record keyed under
+    it, verify anchoring the head; then the log cut short, the head moved back and the
+    triggers put back, which the key alone cannot tell."""
+    url, key, anchors = _url(tmp_path), tmp_path / "audit.key", tmp_path / "anchors.jsonl"
+    env = {"WBO_AUDIT_KEY_FILE": str(key), "WBO_AUDIT_ANCHOR_FILE": str(anchors)}
+    made = runner.invoke(app, ["audit", "new-key", str(key)])
+    assert made.exit_code == 0, made.output
+    assert (key.stat().st_mode & 0o777) == 0o600
+    again = runner.invoke(app, ["audit", "new-key", str(key)])
+    assert again.exit_code == 1 and "already exists" in again.output
+    assert runner.invoke(app, ["db", "upgrade", "--db", url]).exit_code == 0
+    assert runner.invoke(app, ["seed", "--db", url], env=env).exit_code == 0
+    with sqlite3.connect(tmp_path / "cli.db") as db:
+        head = db.execute("SELECT seq FROM audit_head").fetchone()[0]
+        assert db.execute("SELECT count(*) FROM audit_log WHERE key_id IS NULL").fetchone()[0] == 0
+    ok = runner.invoke(app, ["audit", "verify", "--db", url], env=env)
+    assert ok.exit_code == 0, ok.output
+    assert f"Audit chain intact: {head} records verified." in ok.output and "Unanchored" not in ok.output
+    assert [json.loads(line)["seq"] for line in anchors.read_text().splitlines()] == [head]
+    no_key = runner.invoke(app, ["audit", "verify", "--db", url], env={"WBO_AUDIT_ANCHOR_FILE": str(anchors)})
+    assert no_key.exit_code == 1
+    assert "records are keyed" in no_key.output and "set WBO_AUDIT_KEY_FILE" in no_key.output
+
+    kept = head - 2
+    with sqlite3.connect(tmp_path / "cli.db") as db:
+        triggers = db.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+        db.executescript("DROP TRIGGER audit_log_no_delete; DROP TRIGGER audit_head_forward_only;")
+        db.execute("DELETE FROM audit_log WHERE seq > ?", (kept,))
+        db.execute("UPDATE audit_head SET seq = ?, hash = (SELECT hash FROM audit_log WHERE seq = ?)", (kept, kept))
+        db.executescript("DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_head_no_delete;")
+        for (sql,) in triggers:
+            db.execute(sql)
+    cut = runner.invoke(app, ["audit", "verify", "--db", url], env=env)
+    assert cut.exit_code == 1
+    assert f"Audit chain broken at record #{kept + 1}: the log ends at #{kept}" in cut.output
+    assert f"{anchors} line 1" in cut.output and f"records #{head}" in cut.output
+
+
+def test_demo_keeps_its_key_beside_the_database_readable_by_its_owner_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import wbo_tui.cli as cli
+
+    started: list[Any] = []
+    monkeypatch.setattr(cli, "_start_console", started.append)
+    db = tmp_path / "wbo-demo.db"
+    assert runner.invoke(app, ["demo", "--db", str(db)]).exit_code == 0
+    key, anchors = tmp_path / "wbo-demo-audit.key", tmp_path / "wbo-demo-audit-anchors.jsonl"
+    assert (key.stat().st_mode & 0o777) == 0o600
+    assert (started[0].audit_key_file, started[0].audit_anchor_file) == (key, anchors)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM audit_log WHERE key_id IS NULL").fetchone()[0] == 0
+        assert conn.execute("SELECT count(DISTINCT key_id) FROM audit_log").fetchone()[0] == 1
+    secret = key.read_text()
+    assert runner.invoke(app, ["demo", "--db", str(db), "--keep"]).exit_code == 0
+    assert key.read_text() == secret  # kept with the database it keys

@@ -31,8 +31,10 @@ from wbo_tui.engine import (
     ApprovalDTO,
     Engine,
     NotAuthenticated,
+    PasswordChangeRequired,
     PermissionDenied,
     SessionInfo,
+    SessionLocked,
     WboError,
 )
 from wbo_tui.engine.clock import Clock, IdGenerator
@@ -130,6 +132,7 @@ class WboApp(EngineWorkers, App[None]):
         self._hasher = hasher
         self.engine: Engine | None = None
         self.scheduler: Any = None
+        self.anchors: Any = None  # writes the audit chain's head to the anchor file
         self.session: SessionInfo | None = None
         # Seconds from a monotonic source; tests replace it (before run_test) to move idle time.
         self.idle_clock: Callable[[], float] = time.monotonic
@@ -145,7 +148,7 @@ class WboApp(EngineWorkers, App[None]):
         try:
             self.engine = await Engine.open(
                 self.settings.db_url, clock=self._clock, ids=self._ids, hasher=self._hasher,
-                policy=self.settings.security_policy(),
+                policy=self.settings.security_policy(), audit_key=self.settings.audit_key(),
             )
         except WboError as error:
             await self.push_screen(StartupErrorScreen(str(error)))
@@ -158,6 +161,12 @@ class WboApp(EngineWorkers, App[None]):
             ))
             return
         await self.push_screen(LoginScreen())
+        if self.settings.audit_anchor_file is not None:
+            from wbo_tui.engine.audit_anchor import AnchorKeeper
+
+            self.anchors = AnchorKeeper(self.engine, self.settings.audit_anchor_file,
+                                        interval_s=self.settings.audit_anchor_interval_s)
+            self.anchors.start()
         # Every console runs the poll schedule; the database lets one process per
         # interval actually ask the upstream.  Started after the login screen is up.
         self.call_after_refresh(self._start_scheduler)
@@ -194,6 +203,9 @@ class WboApp(EngineWorkers, App[None]):
         if self.scheduler is not None:
             await self.scheduler.aclose()
             self.scheduler = None
+        if self.anchors is not None:  # the shutdown anchor: after the last write, before the close
+            await self.anchors.aclose()
+            self.anchors = None
         if self.engine is not None:
             await self.engine.close()
             self.engine = None
@@ -211,10 +223,14 @@ class WboApp(EngineWorkers, App[None]):
     # --- session ----------------------------------------------------------------------
 
     def begin_session(self, session: SessionInfo) -> None:
-        """Called by the login screen once the engine accepted the password."""
+        """Called by the login screen once the engine accepted the password.  A password
+        an administrator set must be replaced before anything else is shown."""
         self.session = session
         self._locked = False
         self._last_input_s = self.idle_clock()
+        if session.must_change_password:
+            self._show_only(ChangePasswordScreen(forced=True))
+            return
         self._show_only(ShellScreen())
         self.call_after_refresh(_settle_heap)
 
@@ -273,6 +289,18 @@ class WboApp(EngineWorkers, App[None]):
             return
         self._locked = True
         self.push_screen(LockScreen(self.session), callback=self._on_unlocked)
+        self._suspend_session(self.session)
+
+    @work(group="session", exit_on_error=False)
+    async def _suspend_session(self, session: SessionInfo) -> None:
+        """Suspend the session in the database too: until the password is entered, its
+        token can do nothing, from this console or from anywhere else."""
+        if self.engine is None:
+            return
+        try:
+            await self.engine.lock_session(session)
+        except WboError as error:
+            log.info("Locking the session of %s: %s", session.username, error)
 
     def _on_unlocked(self, _result: object) -> None:
         self._locked = False
@@ -286,7 +314,12 @@ class WboApp(EngineWorkers, App[None]):
 
     def report_error(self, error: BaseException) -> None:
         """The one place a failed engine call becomes something the operator reads."""
-        if isinstance(error, PermissionDenied):
+        if isinstance(error, SessionLocked):
+            # A list refresh that raced the idle lock; the lock screen already says it all.
+            log.info("Refused while locked: %s", error)
+        elif isinstance(error, PasswordChangeRequired) and self.session is not None:
+            self.begin_session(self.session.model_copy(update={"must_change_password": True}))
+        elif isinstance(error, PermissionDenied):
             self.offer_permission_request(error)
         elif isinstance(error, (NotAuthenticated, AccountLocked)) and self.session is not None:
             self.end_session(str(error))
@@ -351,7 +384,16 @@ class WboApp(EngineWorkers, App[None]):
 
     def _password_changed(self, changed: bool | None) -> None:
         if changed:
-            self.notify("Password changed. Use the new one from your next login.", markup=False)
+            self.notify("Password changed. Use the new one from your next login; your other "
+                        "sessions have ended.", markup=False)
+
+    def forced_password_changed(self, changed: bool) -> None:
+        """The first-login change screen closed: on to the console, or back to the login."""
+        if changed and self.session is not None:
+            self.begin_session(self.session.model_copy(update={"must_change_password": False}))
+            self.notify("Password changed. Welcome.", markup=False)
+        else:
+            self.end_session("Your password must be changed before you can use the console.")
 
     def action_logout(self) -> None:
         if self.session is not None:

@@ -86,22 +86,37 @@ def demo(
     reset: Annotated[bool, typer.Option("--reset/--keep", help="Start from fresh demo data (default) or keep it.")] = True,
 ) -> None:
     """Create a seeded demo database from data/ and start the console on it."""
+    from wbo_tui.engine.audit_anchor import new_key_file
+
     url = f"sqlite:///{db.resolve()}"
+    # The demo's audit key and anchor file, beside its database (README, "Audit chain").
+    key_file, anchor_file = demo_audit_files(db)
     if reset or not db.exists():
         bank = db.resolve().parent / "wbo-demo-bank.sqlite"
         for path in (db, bank):
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
-        _run(_create_seeded(url, DATA_DIR / "demo.json", db.resolve().parent))
+        key_file.unlink(missing_ok=True)
+        anchor_file.unlink(missing_ok=True)
+        key = new_key_file(key_file)
+        _run(_create_seeded(url, DATA_DIR / "demo.json", db.resolve().parent, audit_key=key))
         typer.echo(f"Demo database ready: {db}")
-    _start_console(_settings(url))
+    elif not key_file.exists():
+        new_key_file(key_file)  # an older demo: its chain is keyed from the next record on
+    _start_console(_settings(url).model_copy(update={"audit_key_file": key_file, "audit_anchor_file": anchor_file}))
 
 
-async def _create_seeded(url: str, data_file: Path, data_dir: Path) -> None:
+def demo_audit_files(db: Path) -> tuple[Path, Path]:
+    """The demo's audit key file and anchor file, named after its database."""
+    db = db.resolve()
+    return db.with_name(f"{db.stem}-audit.key"), db.with_name(f"{db.stem}-audit-anchors.jsonl")
+
+
+async def _create_seeded(url: str, data_file: Path, data_dir: Path, *, audit_key: bytes | None = None) -> None:
     from wbo_tui.engine import Engine, migrate, seed
 
     await migrate.upgrade_async(url)
-    engine = await Engine.open(url)
+    engine = await Engine.open(url, audit_key=audit_key)
     try:
         await seed.seed(engine, seed.load(data_file), data_dir=data_dir)
         await seed.seed(engine, seed.load(data_file.with_name("demo_positions.json")), data_dir=data_dir)
@@ -123,7 +138,7 @@ def seed_command(
     async def go() -> None:
         from wbo_tui.engine import Engine, seed
 
-        engine = await Engine.open(url)
+        engine = await Engine.open(url, audit_key=_settings(db).audit_key())
         try:
             await seed.seed(engine, seed.load(file), data_dir=Path.cwd())
         finally:
@@ -163,24 +178,80 @@ def db_status(db: DbOption = None) -> None:
 
 @audit_app.command("verify")
 def audit_verify(db: DbOption = None) -> None:
-    """Walk the hash chain and report the first broken link, if any."""
+    """Walk the chain under the audit key, check it against the anchor file and the
+    append-only triggers, and name the first record that was changed, if any.  An intact
+    chain's head is then anchored."""
+    settings = _settings(db)
 
     async def go() -> Any:
-        from wbo_tui.engine import Engine
-        from wbo_tui.engine import audit
+        from wbo_tui.engine import Engine, audit
+        from wbo_tui.engine.audit_anchor import Anchor, append_anchor, read_anchors
 
-        engine = await Engine.open(_settings(db).db_url)
+        key = settings.audit_key()
+        engine = await Engine.open(settings.db_url, audit_key=key)
         try:
+            path = settings.audit_anchor_file
+            # The anchors first, then the head (inside verify): anchors other consoles
+            # write meanwhile are of heads this walk does not reach.
+            anchors = None if path is None else await asyncio.to_thread(read_anchors, path)
             async with engine.db.connect() as conn:
-                return await audit.verify(conn)
+                report = await audit.verify(conn, key=key, anchors=anchors)
+            unwritten = None
+            if report.ok and path is not None:
+                try:
+                    append_anchor(path, Anchor(report.head_seq, report.head_hash, report.head_key_id,
+                                               engine.clock.now().isoformat(), engine.holder, "verify"))
+                except OSError as error:  # verified all the same; the anchor is what failed
+                    unwritten = f"Could not anchor the head in {path}: {error.strerror}."
+            return report, unwritten
         finally:
             await engine.close()
 
-    report = _run(go())
-    if report.ok:
-        typer.secho(report.sentence, fg=typer.colors.GREEN)
-    else:
+    report, unwritten = _run(go())
+    if not report.ok:
         _fail(report.sentence)
+    typer.secho(report.sentence, fg=typer.colors.GREEN)
+    for note in (*report.notes, *([unwritten] if unwritten else [])):
+        typer.secho(note, fg=typer.colors.YELLOW)
+
+
+@audit_app.command("new-key")
+def audit_new_key(
+    file: Annotated[Path, typer.Argument(help="The key file to create (e.g. /srv/wbo/audit.key).")],
+) -> None:
+    """Create the audit chain's key file (mode 0600); run it as the service account."""
+    from wbo_tui.engine.audit_anchor import new_key_file
+
+    try:
+        new_key_file(file)
+    except FileExistsError:
+        _fail(f"{file} already exists; a key is made once and kept (records under a lost key cannot be checked).")
+    except OSError as error:
+        _fail(f"Cannot create {file}: {error.strerror}.")
+    typer.echo(f"Audit key written to {file} (mode 0600). Set WBO_AUDIT_KEY_FILE={file.resolve()} for every "
+               "console, keep a copy somewhere safe, and keep both out of operators' reach.")
+
+
+@app.command()
+def doctor(
+    db: DbOption = None,
+    service_user: Annotated[str | None, typer.Option(
+        "--service-user", help="The account the console runs under (default: $WBO_SERVICE_USER or wbo).")] = None,
+) -> None:
+    """Check a deployment: file owners and modes, the PostgreSQL role's rights, the audit
+    key, anchors and triggers, the schema.  Exits 1 when anything needs fixing."""
+    from wbo_tui.engine.doctor import Deployment, diagnose
+
+    settings = _settings(db)
+    deployment = Deployment(settings.db_url, settings.audit_key_file, settings.audit_anchor_file,
+                            service_user or settings.service_user)
+    findings = asyncio.run(diagnose(deployment))
+    for finding in findings:
+        typer.secho(finding.line, fg=typer.colors.GREEN if finding.ok else typer.colors.RED)
+    problems = sum(not f.ok for f in findings)
+    if problems:
+        _fail(f"{problems} thing{'s' if problems > 1 else ''} to fix.")
+    typer.secho("The deployment looks right.", fg=typer.colors.GREEN)
 
 
 @operator_app.command("create-admin")
@@ -195,21 +266,28 @@ def create_admin(
         _fail("The passwords differ.")
 
     async def go() -> None:
-        from wbo_tui.engine import Actor, CreateOperator, CreateRole, Engine, build
+        from wbo_tui.engine import CreateOperator, CreateRole, Engine, ListOperators, build
         from wbo_tui.engine.permissions import BY_CODE
 
-        engine = await Engine.open(_settings(db).db_url)
-        setup = Actor.system("setup")
+        engine = await Engine.open(_settings(db).db_url, audit_key=_settings(db).audit_key())
         try:
+            # The bootstrap of a new installation only: its first two administrators (four
+            # eyes need two people).  After that, new ones go through the console, where
+            # another administrator approves their roles.
+            existing = [o.username for o in await engine.setup_query(ListOperators(), tool="create-admin")
+                        if o.enabled and "administrator" in o.roles]
+            if len(existing) >= 2:
+                _fail(f"This installation already has its administrators ({', '.join(existing)}); "
+                      "ask them to create the account in the console (Admin → Operators).")
             admin_perms = sorted(code for code, p in BY_CODE.items() if p.module in ("Admin", "Audit"))
             try:
-                await engine.execute(setup, CreateRole(name="administrator", description="Administration",
-                                                       permissions=admin_perms))
+                await engine.setup_execute(CreateRole(name="administrator", description="Administration",
+                                                      permissions=admin_perms), tool="create-admin")
             except Exception as exc:  # noqa: BLE001 - an existing role is fine
                 if "already a role" not in str(exc):
                     raise
-            await engine.execute(setup, build(CreateOperator, username=username, display_name=display_name,
-                                              password=password, roles=["administrator"]))
+            await engine.setup_execute(build(CreateOperator, username=username, display_name=display_name,
+                                             password=password, roles=["administrator"]), tool="create-admin")
         finally:
             await engine.close()
 

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     password_min_length: int = Field(default=10, ge=8)
     """Shortest password accepted when one is set or changed."""
 
+    session_max_age_s: int = Field(default=12 * 3600, ge=60)
+    """A login session's absolute lifetime in seconds; the operator logs in again after it."""
+
     poll_interval_s: int = Field(default=300, ge=1)
     """Seconds between position polls of the upstream channels (one process polls per
     interval, however many consoles are open)."""
@@ -67,6 +70,27 @@ class Settings(BaseSettings):
     clock_tick_s: float = Field(default=1.0, gt=0)
     """How often the header clock redraws (display only; not money)."""
 
+    audit_key_file: Path | None = None
+    """The file holding the audit chain's HMAC key (64 hex digits; ``wbo-tui audit new-key
+    FILE`` makes one), readable only by the console's service account.  The database never
+    holds it, so whoever can write the database alone cannot recompute an edited record's
+    hash.  Without it the console still runs, but the chain is unanchored (``wbo-tui audit
+    verify`` and ``wbo-tui doctor`` say so); once the chain is keyed, a console without the
+    key is refused rather than left to write records nobody could check."""
+
+    audit_anchor_file: Path | None = None
+    """The append-only file every console writes the audit chain's head to (one JSON line
+    per anchor: periodically, at clean shutdown, and on ``wbo-tui audit verify``); verify
+    checks the log against it, so records cut off the end are detected."""
+
+    audit_anchor_interval_s: float = Field(default=60.0, gt=0)
+    """Seconds between a console's anchors: what a truncation of the log could remove
+    unnoticed is at most the records written since the last anchor."""
+
+    service_user: str = "wbo"
+    """The account the console runs under in a deployment; ``wbo-tui doctor`` expects it to
+    own the database, key and anchor files."""
+
     def notification_senders(self) -> dict[str, Any]:
         """Email and webhook senders for the delivery loop, from these settings."""
         from wbo_tui.engine.notify.channels import SmtpServer, make_senders
@@ -77,9 +101,17 @@ class Settings(BaseSettings):
                               starttls=self.smtp_starttls, username=self.smtp_username, password=self.smtp_password)
         return make_senders(smtp, webhook_timeout_s=self.webhook_timeout_s)
 
+    def audit_key(self) -> bytes | None:
+        """The audit key from ``audit_key_file`` (None when none is configured); a missing,
+        unreadable or world-readable file is the engine's ``AuditKeyFileError``."""
+        from wbo_tui.engine.audit_anchor import load_key
+
+        return None if self.audit_key_file is None else load_key(self.audit_key_file)
+
     def security_policy(self) -> SecurityPolicy:
         return SecurityPolicy(
             lockout_threshold=self.lockout_threshold,
             lockout_duration_s=self.lockout_duration_s,
             password_min_length=self.password_min_length,
+            session_max_age_s=self.session_max_age_s,
         )

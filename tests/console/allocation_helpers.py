@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from console_helpers import SYSTEM, login, settle
+from console_helpers import login, settle
 from textual.pilot import Pilot
 
 from wbo_tui.config import DATA_DIR
@@ -47,4 +47,4 @@ async def open_allocations(pilot: Pilot, username: str = "maker") -> None:
 
 
 async def rules(engine: Engine) -> dict[int, RuleDTO]:
-    return {r.id: r for r in await engine.query(SYSTEM, ListAllocationRules())}
+    return {r.id: r for r in await engine.setup_query(tool="test", query=ListAllocationRules())}

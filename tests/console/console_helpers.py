@@ -18,7 +18,6 @@ from textual.widgets import DataTable, Input
 
 from wbo_tui.engine import Engine, QueryAuditLog
 from wbo_tui.engine.schema import operators
-from wbo_tui.engine.uow import Actor
 
 START = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 HISTORY_START = datetime(2026, 11, 18, 8, 0, tzinfo=UTC)
@@ -99,12 +98,10 @@ def no_blink(pilot: Pilot) -> None:
         field.cursor_blink = False
 
 
-SYSTEM = Actor.system("test")
-
 
 async def last_actions(engine: Engine, n: int = 3) -> list[str]:
     """The newest ``n`` audit actions, newest first."""
-    page = await engine.query(SYSTEM, QueryAuditLog(page_size=n))
+    page = await engine.setup_query(tool="test", query=QueryAuditLog(page_size=n))
     return [record.action for record in page.records]
 
 

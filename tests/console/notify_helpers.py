@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from console_helpers import START, SYSTEM
+from console_helpers import START
 from sqlalchemy import select
 
 from wbo_tui.engine import CreateSubscription, Engine, FixedClock, SequentialIds
@@ -29,7 +29,7 @@ DEAD_HOOK = "http://127.0.0.1:9/hooks/wbo"
 
 async def subscribe(engine: Engine, **fields: Any) -> int:
     fields.setdefault("topic", "position.alert")
-    return (await engine.execute(SYSTEM, CreateSubscription(**fields))).id
+    return (await engine.setup_execute(tool="test", command=CreateSubscription(**fields))).id
 
 
 async def publish_alert(engine: Engine, subject: str = SUBJECT, body: str = BODY, topic: str = "position.alert",

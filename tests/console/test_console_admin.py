@@ -1,4 +1,5 @@
-"""The Admin area for an administrator: operators, roles, deciding permission requests."""
+"""The Admin area for an administrator: operators, roles, deciding permission requests and
+another administrator's changes to roles."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from console_helpers import (
 )
 from textual.widgets import DataTable, SelectionList
 
-from wbo_tui.engine import ListRoles, MySubmissions, RequestPermission
+from wbo_tui.engine import ApproveItem, ListApprovals, ListRoles, MySubmissions, RequestPermission, SetOperatorRoles
+from wbo_tui.screens.admin_changes import ChangesPane
 from wbo_tui.screens.admin_operators import OperatorsPane
 from wbo_tui.screens.admin_requests import RequestsPane
 from wbo_tui.screens.admin_roles import RolesPane
@@ -65,11 +67,33 @@ async def test_admin_creates_an_operator_who_can_then_log_in(make_app, engine) -
         await settle(pilot)
         assert "jdoe" in table_column(pane.query_one(DataTable), 0)
         assert pane.selected_key == "jdoe"
-        assert "Jo Doe (jdoe): enabled." in plain(pane.query_one(".pane-detail"))
+        # Created at once without roles; the viewer role waits for a second administrator.
+        assert str(pane.query_one(DataTable).get_row("jdoe")[3]) == "none → viewer (AP-000001)"
+        assert plain(pane.query_one(".pane-detail")) == (
+            "Jo Doe (jdoe): enabled. Must change the password at the next login. "
+            "Roles viewer wait for approval (AP-000001)."
+        )
+        assert "Operator jdoe created; they choose a new password at their first login. Their roles (viewer) " \
+               "wait for another administrator's approval as AP-000001." in _notices(app)
 
     session = await engine.login("jdoe", "Central-Pier-77")
-    assert session.display_name == "Jo Doe"
-    assert session.can("RiskWarningReadOnly")  # from the viewer role
+    assert session.display_name == "Jo Doe" and session.must_change_password
+    assert not session.can("RiskWarningReadOnly")
+    await _approve_as_admin2(engine)
+    await engine.change_password(session, "Central-Pier-77", "Kowloon-Tong-77")
+    assert (await engine.refresh_session(session)).can("RiskWarningReadOnly")  # from the viewer role
+
+
+def _notices(app) -> list[str]:  # noqa: ANN001
+    return [str(n.message) for n in app._notifications]
+
+
+async def _approve_as_admin2(engine) -> None:  # noqa: ANN001
+    """The second administrator approves every pending change (another console)."""
+    admin2 = await engine.login("admin2", PASSWORDS["admin2"])
+    for kind in ("operator_roles", "role_permissions"):
+        for item in await engine.query(admin2, ListApprovals(kind=kind)):
+            assert (await engine.execute(admin2, ApproveItem(approval_id=item.id))).status == "APPROVED"
 
 
 async def test_disabling_an_operator_asks_first_and_then_disables(make_app, engine) -> None:
@@ -136,7 +160,8 @@ async def test_unlock_and_reset_password(make_app, engine) -> None:
         await type_into(pilot, "#reset-password-confirm", "Deep-Water-Bay-9")
         await pilot.click("#submit")
         await wait_for_screen(pilot, ShellScreen)
-    assert (await engine.login("viewer", "Deep-Water-Bay-9")).username == "viewer"
+    viewer = await engine.login("viewer", "Deep-Water-Bay-9")
+    assert viewer.username == "viewer" and viewer.must_change_password
 
 
 async def _login_refusal_with(engine, username: str, password: str) -> None:  # noqa: ANN001
@@ -199,8 +224,15 @@ async def test_editing_a_role_shows_the_change_and_saves_it(make_app, engine) ->
         await pilot.click("#submit")
         await wait_for_screen(pilot, ShellScreen)
         await settle(pilot)
-        assert "admin.audit_log_inquiry" in plain(pane.query_one(".pane-detail"))
+        assert "The permissions of role viewer were submitted for approval as AP-000001; another " \
+               "administrator decides." in _notices(app)
+        assert str(pane.query_one(DataTable).get_row("viewer")[2]) == "14 → 14 (AP-000001)"
+        assert plain(pane.query_one(".pane-detail")).endswith(
+            "Waiting for approval (AP-000001): + admin.audit_log_inquiry")
     admin = await engine.login("admin", PASSWORDS["admin"])
+    viewer = {role.name: role for role in await engine.query(admin, ListRoles())}["viewer"]
+    assert "admin.audit_log_inquiry" not in viewer.permissions
+    await _approve_as_admin2(engine)
     viewer = {role.name: role for role in await engine.query(admin, ListRoles())}["viewer"]
     assert "admin.audit_log_inquiry" in viewer.permissions
     assert "RiskWarningReadOnly" not in viewer.permissions
@@ -223,8 +255,24 @@ async def test_setting_an_operators_roles(make_app, engine) -> None:
         await pilot.click("#submit")
         await wait_for_screen(pilot, ShellScreen)
         await settle(pilot)
-        assert str(pane.query_one(DataTable).get_row("trader")[3]) == "viewer"
+        assert str(pane.query_one(DataTable).get_row("trader")[3]) == "trader → viewer (AP-000001)"
+        assert "Roles of trader (viewer) submitted for approval as AP-000001; another administrator " \
+               "decides." in _notices(app)
+
+        # Taking a role away needs nobody's approval.
+        select_row(pane, "maker")
+        await settle(pilot)
+        await pilot.press("o")
+        await wait_for_screen(pilot, SetRolesScreen)
+        app.screen.query_one("#operator-roles", SelectionList).deselect("maker")
+        await pilot.click("#submit")
+        await wait_for_screen(pilot, ShellScreen)
+        await settle(pilot)
+        assert str(pane.query_one(DataTable).get_row("maker")[3]) == ""
     trader = await engine.login("trader", PASSWORDS["trader"])
+    assert trader.can("RiskWarningFull") and not trader.can("RiskWarningReadOnly")
+    await _approve_as_admin2(engine)
+    trader = await engine.refresh_session(trader)
     assert trader.can("RiskWarningReadOnly") and not trader.can("RiskWarningFull")
 
 
@@ -242,6 +290,47 @@ async def test_creating_a_role_from_the_catalog(make_app, engine) -> None:
         await wait_for_screen(pilot, ShellScreen)
         await settle(pilot)
         assert "auditor" in table_column(pane.query_one(DataTable), 0)
+        assert "Role auditor created; its 1 permission(s) were submitted for approval as AP-000001." \
+               in _notices(app)
     admin = await engine.login("admin", PASSWORDS["admin"])
     auditor = {role.name: role for role in await engine.query(admin, ListRoles())}["auditor"]
-    assert auditor.permissions == ("admin.audit_log_inquiry",) and auditor.description == "Reads the audit log"
+    assert auditor.permissions == () and auditor.description == "Reads the audit log"
+    await _approve_as_admin2(engine)
+    auditor = {role.name: role for role in await engine.query(admin, ListRoles())}["auditor"]
+    assert auditor.permissions == ("admin.audit_log_inquiry",)
+
+
+async def test_a_second_administrator_approves_a_role_change_seeing_what_it_changes(make_app, engine) -> None:
+    admin = await engine.login("admin", PASSWORDS["admin"])
+    await engine.execute(admin, SetOperatorRoles(username="trader", roles=["trader", "viewer"]))
+    await engine.execute(admin, SetOperatorRoles(username="admin2", roles=["administrator", "checker"]))
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await login(pilot, "admin2")
+        await pilot.press("5", "right_square_bracket", "right_square_bracket", "right_square_bracket")
+        await settle(pilot)
+        pane = app.screen.query_one(ChangesPane)
+        table = pane.query_one(DataTable)
+        assert [str(c) for c in table.get_row_at(0)][:4] == ["AP-500000", "roles of trader", "admin", "+viewer"]
+        assert plain(pane.query_one(".pane-status")) == "2 waiting for approval."
+        # admin2's own promotion: only rejecting applies.
+        trader_change, own_change = list(pane.items)
+        select_row(pane, own_change)
+        await settle(pilot)
+        assert app.screen.active_bindings["a"].enabled is False and app.screen.active_bindings["x"].enabled
+        select_row(pane, trader_change)
+        await settle(pilot)
+        assert plain(pane.query_one(".pane-detail")).startswith(
+            "AP-500000 by admin: trader's roles become trader, viewer (now: trader). trader gains 11 permission(s):")
+
+        await pilot.press("a")
+        await wait_for_screen(pilot, ConfirmScreen)
+        consequences = screen_text(pilot, "#confirm-consequences")
+        assert "trader's roles become trader, viewer (now: trader)." in consequences
+        assert "the approval fails and changes nothing" in consequences
+        await pilot.click("#confirm")
+        await settle(pilot)
+        assert "AP-500000 approved: the roles of trader changed." in _notices(app)
+        assert table.row_count == 1
+    trader = await engine.login("trader", PASSWORDS["trader"])
+    assert trader.can("RiskWarningReadOnly")

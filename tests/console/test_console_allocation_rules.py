@@ -18,7 +18,7 @@ from allocation_helpers import (  # noqa: F401  (allocations is a fixture)
     open_allocations,
     rules,
 )
-from console_helpers import SYSTEM, last_actions, no_blink, screen_text, settle, type_into, wait_for_screen, wait_until
+from console_helpers import last_actions, no_blink, screen_text, settle, type_into, wait_for_screen, wait_until
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Select
 
@@ -229,7 +229,7 @@ async def test_stale_edit_gets_the_conflict_message(make_app, allocations: Engin
         rule = (await rules(allocations))[WEEKLY_FEE_TOP_UP]
         fields = rule.model_dump(include=set(EditAllocationRule.model_fields) - {"rule_id", "expected_version"})
         fields["schedule_days"] = tuple(rule.schedule_days.split(","))
-        await allocations.execute(SYSTEM, EditAllocationRule(**{**fields, "priority": 7}, rule_id=rule.id,
+        await allocations.setup_execute(tool="test", command=EditAllocationRule(**{**fields, "priority": 7}, rule_id=rule.id,
                                                               expected_version=1))
         await pilot.press("shift+tab", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, RuleScreen), "back in the editor")

@@ -56,14 +56,14 @@ class Desk:
     async def add_supervisor(self) -> None:
         """An operator who may both submit and approve allocations: maker-checker must
         still stop them approving their own."""
-        admin = await self.session("admin")
-        await self.engine.execute(admin, CreateRole(name="r_alloc_supervisor", permissions=[
+        # Test set-up, as a setup tool: an administrator's new operator would first have
+        # to wait for a second administrator's approval and change its password.
+        await self.engine.setup_execute(tool="test", command=CreateRole(name="r_alloc_supervisor", permissions=[
             "atm.settle_chnl_bank_acct_inquiry", "atm.company_fund_allocation_inquiry",
             "atm.company_fund_allocation_operation", "atm.company_fund_allocation_approval"]))
-        await self.engine.execute(admin, CreateOperator(
+        await self.engine.setup_execute(tool="test", command=CreateOperator(
             username="supervisor", display_name="Supervisor", password=SUPERVISOR_PASSWORD,
             roles=["r_alloc_supervisor"]))
-        await self.engine.logout(admin)
         PASSWORDS.setdefault("supervisor", SUPERVISOR_PASSWORD)
 
     async def submit(self, amount: str = "1000.00", *, as_user: str = "maker", from_id: int = HKD_POOL,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
 from console_helpers import (
     PASSWORDS,
+    START,
     last_actions,
     login,
     operator_row,
@@ -11,10 +15,17 @@ from console_helpers import (
     settle,
     type_into,
     wait_for_screen,
+    wait_until,
 )
+from sqlalchemy import select
+from textual._xterm_parser import XTermParser
+from textual.pilot import Pilot
+from textual.widgets import Input
 
 from wbo_tui.app import WboApp
 from wbo_tui.config import Settings
+from wbo_tui.engine import Engine
+from wbo_tui.engine.schema import audit_log
 from wbo_tui.screens.login import LoginScreen
 from wbo_tui.screens.shell import ShellScreen
 from wbo_tui.screens.startup_error import StartupErrorScreen
@@ -97,3 +108,104 @@ async def test_a_database_without_schema_shows_the_sentence_and_a_way_to_quit(tm
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 1
+
+
+# --- keys that arrive in one read (an SSH link, typing ahead, a password manager) -------
+
+MAKER_PASSWORD = PASSWORDS["maker"]
+TAB, SHIFT_TAB, ENTER, BACKSPACE = "\t", "\x1b[Z", "\r", "\x7f"
+
+
+def deliver(pilot: Pilot, typed: str) -> None:
+    """Hand ``typed`` to the app as the Linux driver hands over one read of the terminal:
+    parse it with Textual's xterm parser and pass every event to the driver in one
+    synchronous loop. Nothing is awaited in between, so the app sees the whole burst
+    queued before it handles its first key (``Pilot.press`` waits for idle after each)."""
+    driver = pilot.app._driver
+    for event in XTermParser().feed(typed):
+        driver.process_message(event)
+
+
+async def deliver_paced(pilot: Pilot, typed: str) -> None:
+    """The same keys, each handled before the next arrives: a slow typist."""
+    for event in XTermParser().feed(typed):
+        pilot.app._driver.process_message(event)
+        await pilot.pause()
+
+
+def recorder(values: list[str]) -> Callable[[str], None]:
+    """Every value a field takes, in order (Textual calls a plain function's watcher at once)."""
+
+    def record(value: str) -> None:
+        values.append(value)
+
+    return record
+
+
+async def audit_rows_text(engine: Engine) -> str:
+    async with engine.db.connect() as conn:
+        return "\n".join(repr(tuple(row)) for row in (await conn.execute(select(audit_log))).all())
+
+
+async def login_attempts_in_this_test(engine: Engine) -> list[tuple[str, str]]:
+    """(action, operator) of every login attempt at the app's fixed time (the seeded history is older)."""
+    query = (
+        select(audit_log.c.action, audit_log.c.operator)
+        .where(audit_log.c.at >= START, audit_log.c.action.like("operator.login%"))
+        .order_by(audit_log.c.seq)
+    )
+    async with engine.db.connect() as conn:
+        return [tuple(row) for row in (await conn.execute(query)).all()]
+
+
+BURSTS = {
+    "tab": f"maker{TAB}{MAKER_PASSWORD}{ENTER}",
+    "enter": f"maker{ENTER}{MAKER_PASSWORD}{ENTER}",
+    "tab to the button, enter": f"maker{TAB}{MAKER_PASSWORD}{TAB}{ENTER}",
+    # Back to the username (focusing a field selects its text, so typing replaces it).
+    "shift+tab back": f"makr{TAB}{MAKER_PASSWORD}{SHIFT_TAB}maker{TAB}{ENTER}",
+    # A typo mended just before Enter: the backspace edits the password, before it is sent.
+    "backspace before enter": f"maker{TAB}{MAKER_PASSWORD}x{BACKSPACE}{ENTER}",
+    # Typed before the console started: the terminal, not yet in raw mode, made Enter "\n".
+    "typed before the console started": f"maker{TAB}{MAKER_PASSWORD}\n",
+}
+
+
+@pytest.mark.parametrize("paced", [False, True], ids=["one burst", "paced"])
+@pytest.mark.parametrize("typed", BURSTS.values(), ids=BURSTS.keys())
+async def test_keys_typed_ahead_land_in_the_field_they_were_typed_for(make_app, engine, typed, paced) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for_screen(pilot, LoginScreen)
+        username, password = app.screen.query_one("#username", Input), app.screen.query_one("#password", Input)
+        shown: dict[Input, list[str]] = {username: [], password: []}
+        for field, values in shown.items():
+            app.screen.watch(field, "value", recorder(values), init=False)
+        if paced:
+            await deliver_paced(pilot, typed)
+        else:
+            deliver(pilot, typed)
+        await settle(pilot)
+        assert isinstance(app.screen, ShellScreen), (username.value, password.value)
+        assert app.session is not None and app.session.username == "maker"
+    assert username.value == "maker"
+    assert not [value for value in shown[username] if MAKER_PASSWORD[:4] in value]
+    # The password field held the whole password, and gave it up when it was sent.
+    assert shown[password][-2:] == [MAKER_PASSWORD, ""]
+    assert await login_attempts_in_this_test(engine) == [("operator.login", "maker")]
+    assert MAKER_PASSWORD not in await audit_rows_text(engine)
+
+
+async def test_a_paste_into_the_username_field_keeps_only_its_first_field(make_app, engine) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for_screen(pilot, LoginScreen)
+        # A terminal wraps a paste in bracketed-paste markers; the text arrives as one event.
+        deliver(pilot, f"\x1b[200~maker{TAB}{MAKER_PASSWORD}{ENTER}\x1b[201~")
+        await wait_until(pilot, lambda: app.screen.query_one("#username", Input).value != "", "the paste")
+        await settle(pilot)
+        assert app.screen.query_one("#username", Input).value == "maker"
+        assert app.screen.query_one("#password", Input).value == ""
+        assert isinstance(app.screen, LoginScreen) and app.session is None
+    assert await login_attempts_in_this_test(engine) == []
+    assert MAKER_PASSWORD not in await audit_rows_text(engine)

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 import pytest
 from console_helpers import (
     PASSWORDS,
-    SYSTEM,
     last_actions,
     login,
     plain,
@@ -45,7 +44,7 @@ from wbo_tui.widgets.denied import DeniedPanel
 
 WIDE = (120, 36)
 SMALL = (80, 24)
-TO_SUBSCRIPTIONS = ("]", "]", "]")  # Operators → Roles → Permission requests → Subscriptions
+TO_SUBSCRIPTIONS = ("]", "]", "]", "]")  # Operators → Roles → Permission requests → Changes → Subscriptions
 TO_DELIVERIES = ("[", "[")  # Operators ← My submissions ← Deliveries (the tabs wrap around)
 
 
@@ -118,14 +117,14 @@ async def test_subscription_form_names_the_field_it_refuses_then_creates(make_ap
         await pilot.click("#submit")
         await settle(pilot)
         assert screen_text(pilot, "#form-error") == "Role 'nobody' is not a role."
-        assert await engine.query(SYSTEM, ListSubscriptions()) == ()
+        assert await engine.setup_query(tool="test", query=ListSubscriptions()) == ()
 
         await type_into(pilot, "#sub-role", "checker")
         await pilot.press("enter")  # to the address field, where Enter submits
         await pilot.press("enter")
         await settle(pilot)
         assert app.screen.query_one(SubscriptionsPane) is pane
-        (created,) = await engine.query(SYSTEM, ListSubscriptions())
+        (created,) = await engine.setup_query(tool="test", query=ListSubscriptions())
         assert (created.topic, created.channel, created.role, created.operator, created.enabled) == (
             "position.alert", "inbox", "checker", None, True)
         table = table_of(pilot, "subscriptions-pane")
@@ -151,11 +150,11 @@ async def test_toggle_then_delete_a_subscription(make_app, engine: Engine) -> No
         await pilot.press("e")
         await settle(pilot)
         assert str(table.get_row(str(sub_id))[5]) == "no"
-        (after,) = [s for s in await engine.query(SYSTEM, ListSubscriptions()) if s.id == sub_id]
+        (after,) = [s for s in await engine.setup_query(tool="test", query=ListSubscriptions()) if s.id == sub_id]
         assert after.enabled is False
         await pilot.press("e")
         await settle(pilot)
-        (after,) = [s for s in await engine.query(SYSTEM, ListSubscriptions()) if s.id == sub_id]
+        (after,) = [s for s in await engine.setup_query(tool="test", query=ListSubscriptions()) if s.id == sub_id]
         assert after.enabled is True
 
         await pilot.press("d")
@@ -164,7 +163,7 @@ async def test_toggle_then_delete_a_subscription(make_app, engine: Engine) -> No
         await pilot.click("#confirm")
         await settle(pilot)
         assert table.row_count == 1
-        assert sub_id not in [s.id for s in await engine.query(SYSTEM, ListSubscriptions())]
+        assert sub_id not in [s.id for s in await engine.setup_query(tool="test", query=ListSubscriptions())]
     assert (await last_actions(engine, 3)) == ["subscription.delete", "subscription.enable", "subscription.disable"]
 
 
@@ -189,7 +188,7 @@ async def test_a_failed_delivery_is_listed_and_retried(make_app, engine: Engine)
     await subscribe(engine, channel="email", role="checker", address="desk@example.com")
     await publish_alert(engine)
     await deliver(engine, {DEAD_HOOK: DeliveryError("Webhook answered HTTP 410 Gone", permanent=True)})
-    (failed,) = await engine.query(SYSTEM, ListDeliveries(status="FAILED"))
+    (failed,) = await engine.setup_query(tool="test", query=ListDeliveries(status="FAILED"))
 
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
@@ -223,7 +222,7 @@ async def test_retry_is_offered_only_for_a_failed_delivery(make_app, engine: Eng
     await subscribe(engine, channel="email", role="checker", address="desk@example.com")
     await publish_alert(engine)
     await deliver(engine, {})
-    (sent,) = await engine.query(SYSTEM, ListDeliveries())
+    (sent,) = await engine.setup_query(tool="test", query=ListDeliveries())
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
         await open_tab(pilot, "admin", TO_DELIVERIES)
@@ -296,7 +295,7 @@ async def test_mark_all_read_clears_every_unread_message(make_app, engine: Engin
         await settle(pilot)
         assert not header_inbox(pilot).display
     assert all(row.read_at is not None for row in await inbox_rows(engine, "maker"))
-    assert await engine.query(SYSTEM, UnreadCount()) == 0
+    assert await engine.setup_query(tool="test", query=UnreadCount()) == 0
 
 
 async def test_a_busy_database_leaves_the_last_count_and_no_error(make_app, engine: Engine, quick_unread: float,
@@ -332,7 +331,7 @@ async def _subscriptions(engine: Engine) -> None:
     await subscribe(engine, channel="inbox", role="maker", topic="position.blocking")
     disabled = await subscribe(engine, channel="email", operator="checker", address="checker@example.com")
     await subscribe(engine, channel="webhook", address=DEAD_HOOK, topic="position.blocking")
-    await engine.execute(SYSTEM, SetSubscriptionEnabled(subscription_id=disabled, enabled=False))
+    await engine.setup_execute(tool="test", command=SetSubscriptionEnabled(subscription_id=disabled, enabled=False))
 
 
 async def _deliveries(engine: Engine) -> None:

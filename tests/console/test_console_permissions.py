@@ -89,7 +89,8 @@ async def test_admin_approves_in_a_second_console_and_the_maker_then_sees_operat
         await settle(pilot)
         operators = maker_app.screen.query_one(OperatorsPane)
         assert not operators.query_one(DeniedPanel).shown
-        assert table_column(operators.query_one(DataTable), 0) == ["admin", "checker", "maker", "trader", "viewer"]
+        assert table_column(operators.query_one(DataTable), 0) == [
+            "admin", "admin2", "checker", "maker", "trader", "viewer"]
 
         # Seeing operators is not creating them: the engine refuses and the console offers a
         # request for exactly the missing permission.

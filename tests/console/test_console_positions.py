@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from console_helpers import SYSTEM, START, login, plain, screen_text, settle, table_column, type_into, wait_for_screen
+from console_helpers import START, login, plain, screen_text, settle, table_column, type_into, wait_for_screen
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Select
 
@@ -55,11 +55,11 @@ async def desk(engine: Engine, tmp_path: Path) -> Desk:
     banks = {}
     for code, name in ((CHANNEL, "HashKey HK settlement"), (OTHER, "Other SG settlement")):
         store = tmp_path / f"{code}.sqlite"
-        await engine.execute(SYSTEM, RegisterSettlementChannel(
+        await engine.setup_execute(tool="test", command=RegisterSettlementChannel(
             code=code, name=name, gateway={"kind": "simulated", "store": str(store)}))
         banks[code] = SimulatedUpstream(store, clock=engine.clock)
     for channel, ctype, currency, account_no, scenario, balance in ACCOUNTS:
-        await engine.execute(SYSTEM, CreateChannelAccount(
+        await engine.setup_execute(tool="test", command=CreateChannelAccount(
             channel=channel, currency_type=ctype, currency=currency, account_no=account_no, scenario=scenario))
         await banks[channel].set_balance(account_no, currency, balance)
     result = Desk(engine, banks)
@@ -95,7 +95,7 @@ async def test_positions_listed_after_a_poll_with_currency_precision(make_app, d
         assert row_of(table, "4")[4] == "1.23456789"
         assert "Rows 1–4 of 4" in screen_text(pilot, "#positions-pane .pane-status")
 
-    page = await desk.engine.query(SYSTEM, ListPositions())
+    page = await desk.engine.setup_query(tool="test", query=ListPositions())
     assert {p.available for p in page.rows} == {Decimal("100000"), Decimal("2500.5"), Decimal("5000"),
                                                 Decimal("1.23456789")}
 
@@ -152,7 +152,7 @@ async def test_a_failed_channel_is_flagged_with_its_error(make_app, desk) -> Non
         detail = plain(pane.query_one(".pane-detail"))
         assert "FAILED. Last poll failed:" in detail
 
-    page = await desk.engine.query(SYSTEM, ListPositions(channel=OTHER))
+    page = await desk.engine.setup_query(tool="test", query=ListPositions(channel=OTHER))
     assert page.rows[0].poll_status == "FAILED"
 
 
@@ -216,7 +216,7 @@ async def test_thresholds_form_refuses_inconsistent_values_then_saves(make_app, 
         await pilot.click("#submit")
         await settle(pilot)
         assert screen_text(pilot, "#form-error").startswith("Blocking threshold must not be above the alert")
-        page = await desk.engine.query(SYSTEM, ListPositions())
+        page = await desk.engine.setup_query(tool="test", query=ListPositions())
         assert all(p.threshold_blocking is None and p.threshold_alert is None for p in page.rows)
 
         await type_into(pilot, "#threshold-alert", "150000")
@@ -227,7 +227,7 @@ async def test_thresholds_form_refuses_inconsistent_values_then_saves(make_app, 
         row = row_of(positions_table(pilot), "1")
         assert row[7:10] == ["150,000.00", "50,000.00", "ALERT"]
 
-    position = next(p for p in (await desk.engine.query(SYSTEM, ListPositions())).rows if p.channel_account_id == 1)
+    position = next(p for p in (await desk.engine.setup_query(tool="test", query=ListPositions())).rows if p.channel_account_id == 1)
     assert (position.threshold_alert, position.threshold_blocking, position.level) == (
         Decimal("150000"), Decimal("50000"), "ALERT")
 
@@ -272,7 +272,7 @@ async def test_creating_a_duplicate_channel_account_names_the_field(make_app, de
         await wait_for_screen(pilot, ShellScreen)
         await settle(pilot)
         assert table.row_count == 5
-    accounts = await desk.engine.query(SYSTEM, ListChannelAccounts())
+    accounts = await desk.engine.setup_query(tool="test", query=ListChannelAccounts())
     assert [a.account_no for a in accounts if a.scenario == "deposit"] == ["HK-DEP-001"]
 
 
@@ -291,12 +291,12 @@ async def test_editing_a_channel_account_shows_the_changes_and_usage_first(make_
         text = screen_text(pilot, "#confirm-consequences")
         assert "Remarks: (blank) → main HKD payout account" in text
         assert "Used by pending withdrawals: none." in text
-        before = await desk.engine.query(SYSTEM, ListChannelAccounts())
+        before = await desk.engine.setup_query(tool="test", query=ListChannelAccounts())
         assert all(a.remarks == "" for a in before)
         await pilot.click("#confirm")
         await wait_for_screen(pilot, ShellScreen)
         await settle(pilot)
-    after = await desk.engine.query(SYSTEM, ListChannelAccounts())
+    after = await desk.engine.setup_query(tool="test", query=ListChannelAccounts())
     account = next(a for a in after if a.id == 1)
     assert (account.remarks, account.version) == ("main HKD payout account", 2)
 
@@ -321,16 +321,16 @@ async def _seed_mixed(db_url: str, store_dir: Path) -> None:
         for code, name in ((CHANNEL, "HashKey HK settlement"), (OTHER, "Other SG settlement"),
                            (THIRD, "Third SG settlement")):
             store = store_dir / f"{code}.sqlite"
-            await engine.execute(SYSTEM, RegisterSettlementChannel(
+            await engine.setup_execute(tool="test", command=RegisterSettlementChannel(
                 code=code, name=name, gateway={"kind": "simulated", "store": str(store)}))
             banks[code] = SimulatedUpstream(store, clock=engine.clock)
         for channel, ctype, currency, account_no, scenario, balance in (
             *ACCOUNTS, (THIRD, "fiat", "HKD", "SG-FUND-001", "fund_pool", Decimal("777.7")),
         ):
-            await engine.execute(SYSTEM, CreateChannelAccount(
+            await engine.setup_execute(tool="test", command=CreateChannelAccount(
                 channel=channel, currency_type=ctype, currency=currency, account_no=account_no, scenario=scenario))
             await banks[channel].set_balance(account_no, currency, balance)
-        await engine.execute(SYSTEM, SetThresholds(channel_account_id=1, threshold_alert="150000",
+        await engine.setup_execute(tool="test", command=SetThresholds(channel_account_id=1, threshold_alert="150000",
                                                    threshold_blocking="50000"))
         await engine.poll_positions(slot="seed:1", holder="seed")
         async with engine.db.begin() as conn:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from console_helpers import SYSTEM, login, plain, screen_text, settle, type_into, wait_for_screen
+from console_helpers import login, plain, screen_text, settle, type_into, wait_for_screen
 from rich.text import Text
 from textual.content import Content
 from textual.pilot import Pilot
@@ -192,7 +192,7 @@ async def test_checker_rejects_with_a_reason(make_app, desk) -> None:
         assert notices(pilot)[-1] == f"{wd.approval_ref} rejected: client cancelled"
     [done] = await desk.withdrawals()
     assert done.status == "REJECTED"
-    page = await desk.engine.query(SYSTEM, QueryAuditLog(page_size=5))
+    page = await desk.engine.setup_query(tool="test", query=QueryAuditLog(page_size=5))
     assert "withdrawal.reject" in [r.action for r in page.records]
 
 
@@ -288,7 +288,7 @@ async def test_deposit_recorded_then_marked_successful(make_app, desk) -> None:
         await open_form(pilot, DepositScreen)
         await fill_deposit(pilot)
         await submit_and_close(pilot)
-        [dp] = await desk.engine.query(SYSTEM, ListDeposits())
+        [dp] = await desk.engine.setup_query(tool="test", query=ListDeposits())
         assert (dp.client_id, dp.amount, dp.account_no, dp.status) == ("C-7", D("2500.5"), "HK-DEP-001", "PENDING")
         assert row(pilot, "deposits", dp.ref) == [dp.ref, "C-7", CHANNEL, "HKD", "2,500.50", "HK-DEP-001", "PENDING",
                                                   "2026-11-20 09:30:00", ""]
@@ -299,7 +299,7 @@ async def test_deposit_recorded_then_marked_successful(make_app, desk) -> None:
         assert f"{dp.ref} PENDING: client C-7, 2,500.50 HKD into HK-DEP-001 on {CHANNEL}." in said
         assert row(pilot, "deposits", dp.ref)[6:] == ["SUCCESSFUL", "2026-11-20 09:30:00", "2026-11-20 09:30:00"]
         assert notices(pilot)[-1] == f"Deposit {dp.ref} marked successful."
-    [done] = await desk.engine.query(SYSTEM, ListDeposits())
+    [done] = await desk.engine.setup_query(tool="test", query=ListDeposits())
     assert done.status == "SUCCESSFUL"
     assert [(e["deposit_ref"], e["amount"]) for e in await desk.events("deposit.successful")] == [
         (dp.ref, "2500.5")]
@@ -323,7 +323,7 @@ async def test_deposit_form_refuses_bad_input_and_saves_nothing(make_app, desk, 
         await settle(pilot)
         assert isinstance(app.screen, DepositScreen)
         assert screen_text(pilot, "#form-error") == error
-    assert await desk.engine.query(SYSTEM, ListDeposits()) == ()
+    assert await desk.engine.setup_query(tool="test", query=ListDeposits()) == ()
 
 
 # --- permissions ----------------------------------------------------------------------------

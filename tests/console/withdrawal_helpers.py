@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from console_helpers import PASSWORDS, SYSTEM, START, settle, type_into, wait_for_screen
+from console_helpers import PASSWORDS, START, settle, type_into, wait_for_screen
 from sqlalchemy import select
 from textual.pilot import Pilot
 from textual.screen import Screen
@@ -69,7 +69,7 @@ class Desk:
             await self.engine.logout(session)
 
     async def withdrawals(self) -> list[WithdrawalDTO]:
-        return list(await self.engine.query(SYSTEM, ListWithdrawals()))
+        return list(await self.engine.setup_query(tool="test", query=ListWithdrawals()))
 
     async def events(self, kind: str) -> list[dict]:
         async with self.engine.db.connect() as conn:
@@ -80,25 +80,25 @@ class Desk:
     async def add_supervisor(self) -> None:
         """An operator who may both submit and approve withdrawals: maker-checker must
         still stop them approving their own."""
-        admin = await self.session("admin")
-        await self.engine.execute(admin, CreateRole(name="r_supervisor", permissions=[
+        # Test set-up, as a setup tool: an administrator's new operator would first have
+        # to wait for a second administrator's approval and change its password.
+        await self.engine.setup_execute(tool="test", command=CreateRole(name="r_supervisor", permissions=[
             "assets.position_anagement_inquiry_query", "atm.settle_chnl_bank_acct_inquiry",
             "assets.withdrawal_application_inquiry", "assets.withdrawal_application_operation",
             "assets.withdrawal_application_approval"]))
-        await self.engine.execute(admin, CreateOperator(
+        await self.engine.setup_execute(tool="test", command=CreateOperator(
             username="supervisor", display_name="Supervisor", password=SUPERVISOR_PASSWORD, roles=["r_supervisor"]))
-        await self.engine.logout(admin)
 
 
 async def open_desk(engine: Engine, store_dir: Path) -> Desk:
     store = store_dir / f"{CHANNEL}.sqlite"
-    await engine.execute(SYSTEM, RegisterSettlementChannel(
+    await engine.setup_execute(tool="test", command=RegisterSettlementChannel(
         code=CHANNEL, name="HashKey HK settlement", gateway={"kind": "simulated", "store": str(store)}))
     for currency, account_no, scenario in ACCOUNTS:
-        account = await engine.execute(SYSTEM, CreateChannelAccount(
+        account = await engine.setup_execute(tool="test", command=CreateChannelAccount(
             channel=CHANNEL, currency_type="fiat", currency=currency, account_no=account_no, scenario=scenario))
         if scenario != "deposit":
-            await engine.execute(SYSTEM, SetThresholds(
+            await engine.setup_execute(tool="test", command=SetThresholds(
                 channel_account_id=account.id, threshold_alert="30000", threshold_blocking=BLOCKING))
     desk = Desk(engine, SimulatedUpstream(store, clock=engine.clock))
     await desk.bank.set_balance("HK-DEP-001", "HKD", PLENTY)

@@ -12,12 +12,19 @@ import asyncio
 import traceback
 from typing import Any
 
-from wbo_tui.engine import AlreadyDecided, ApproveItem, Engine, RejectItem, SetOperatorEnabled, WboError
+from wbo_tui.engine import (
+    AlreadyDecided,
+    ApproveItem,
+    Engine,
+    RejectItem,
+    SessionInfo,
+    SetOperatorEnabled,
+    WboError,
+)
 from wbo_tui.engine.passwords import fast_hasher
-from wbo_tui.engine.uow import Actor
 
 
-async def _decide(engine: Engine, actor: Actor, approval_id: int, decision: str) -> tuple[str, str]:
+async def _decide(engine: Engine, actor: SessionInfo, approval_id: int, decision: str) -> tuple[str, str]:
     command = (
         ApproveItem(approval_id=approval_id)
         if decision == "approve"
@@ -34,18 +41,19 @@ async def _decide(engine: Engine, actor: Actor, approval_id: int, decision: str)
     return "ok", result.status
 
 
-async def _append(engine: Engine, actor: Actor, count: int) -> tuple[str, str]:
-    """``count`` audited writes in a row (a logout writes exactly one record)."""
+async def _append(engine: Engine, actor: SessionInfo, count: int) -> tuple[str, str]:
+    """``count`` audited writes in a row (locking the session writes exactly one record,
+    and a locked session may be locked again)."""
     errors = []
     for _ in range(count):
         try:
-            await engine.logout(actor)  # type: ignore[arg-type]
+            await engine.lock_session(actor)
         except Exception as exc:  # noqa: BLE001
             errors.append(f"{type(exc).__name__}: {exc}")
     return ("ok", str(count)) if not errors else ("error", "; ".join(errors[:3]))
 
 
-async def _disable(engine: Engine, actor: Actor, username: str) -> tuple[str, str]:
+async def _disable(engine: Engine, actor: SessionInfo, username: str) -> tuple[str, str]:
     try:
         await engine.execute(actor, SetOperatorEnabled(username=username, enabled=False))
     except WboError as exc:
@@ -55,14 +63,16 @@ async def _disable(engine: Engine, actor: Actor, username: str) -> tuple[str, st
     return "ok", username
 
 
-def run_worker(url: str, name: str, operator_id: int, username: str, tasks: Any, results: Any, barrier: Any) -> None:
+def run_worker(url: str, name: str, session_json: str, tasks: Any, results: Any, barrier: Any) -> None:
     """Process entry point.  Tasks: ``(round, "decide", approval_id, "approve"|"reject")``,
     ``(round, "append", count, None)``, ``(round, "disable", username, None)``, or None to stop."""
     loop = asyncio.new_event_loop()
     engine = None
     try:
         engine = loop.run_until_complete(Engine.open(url, hasher=fast_hasher()))
-        actor = Actor(operator_id, username)
+        # The operator's session, as the parent's login made it: a second console that
+        # holds the same token (the engine checks it in every transaction).
+        actor = SessionInfo.model_validate_json(session_json)
         results.put(("ready", name, None, None))
         while True:
             task = tasks.get()
@@ -84,3 +94,23 @@ def run_worker(url: str, name: str, operator_id: int, username: str, tasks: Any,
         if engine is not None:
             loop.run_until_complete(engine.close())
         loop.close()
+
+
+def run_with_session(url: str, session_json: str, role: str) -> str:
+    """In a process of its own: create ``role`` with the session the parent logged in
+    (at the session's login time, as the parent's fixed clock has it)."""
+    from wbo_tui.engine import CreateRole, FixedClock
+
+    session = SessionInfo.model_validate_json(session_json)
+
+    async def go() -> str:
+        engine = await Engine.open(url, hasher=fast_hasher(), clock=FixedClock(session.login_at))
+        try:
+            await engine.execute(session, CreateRole(name=role))
+        except WboError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        finally:
+            await engine.close()
+        return "ok"
+
+    return asyncio.run(go())

@@ -49,7 +49,7 @@ async def publish_now(
         return await publish(uow, topic, subject, body, source_type="channel_account", source_id=source_id)
 
 
-async def subscribe(engine: Engine, admin: SessionInfo | Actor, **fields: Any) -> int:
+async def subscribe(engine: Engine, admin: SessionInfo, **fields: Any) -> int:
     fields.setdefault("topic", "position.alert")
     return (await engine.execute(admin, CreateSubscription(**fields))).id
 

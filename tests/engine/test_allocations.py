@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from allocations_support import POOL_NO, allocation_rows, create_rule, open_allocation_desk, rule_fields
+from engine_support import login
 
 from wbo_tui.engine import ApproveItem, RejectItem, ValidationFailed, build
 from wbo_tui.engine.allocations import (
@@ -186,6 +187,7 @@ async def test_scheduled_rule_fires_once_per_fire_time_and_skips_missed_backlog(
     assert (later.fires, later.missed) == (0, 2)
     rows = await allocation_rows(desk.engine)
     assert [(r.amount, r.status) for r in rows] == [(Decimal("100.00"), "succeeded")] * 2
-    missed = [t for t in await desk.engine.query(desk.checker, ExplainTriggers(rule_id=rule.id, limit=50))
+    checker = await login(desk.engine, "checker")  # five days on: a new shift, a new session
+    missed = [t for t in await desk.engine.query(checker, ExplainTriggers(rule_id=rule.id, limit=50))
               if t.outcome == "missed"]
     assert len(missed) == 4 and "no console was running" in missed[0].explanation["amount_reason"]

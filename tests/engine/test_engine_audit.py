@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from audit_support import PG_GUARDS, SQLITE_GUARDS, audit_rows, guard_definitions, rewrite_chain, verify_chain
 from engine_support import (
     audit_actions,
     audit_head_row,
@@ -36,7 +37,6 @@ from wbo_tui.engine import (
 from wbo_tui.engine import audit
 from wbo_tui.engine.audit import GENESIS_HASH
 from wbo_tui.engine.passwords import fast_hasher
-from wbo_tui.engine.uow import Actor
 
 
 async def _busy_log(engine: Engine) -> SessionInfo:
@@ -62,12 +62,12 @@ async def _drop_append_only_triggers(engine: Engine, is_pg: bool) -> None:
 # --- one record per change, in the same transaction ----------------------------------------
 
 
-async def test_each_change_writes_its_records_and_each_refusal_writes_none(engine: Engine) -> None:
+async def test_each_change_writes_its_records_and_each_refusal_writes_one(engine: Engine) -> None:
     admin = await login(engine, "admin")
     viewer = await login(engine, "viewer")
     head, _ = await audit_head_row(engine)
 
-    await engine.execute(admin, CreateRole(name="desk", permissions=["fx.currency_pair_inquiry"]))
+    await engine.execute(admin, CreateRole(name="desk"))
     assert await audit_actions(engine, head) == ["role.create"]
 
     refusals = [
@@ -81,15 +81,18 @@ async def test_each_change_writes_its_records_and_each_refusal_writes_none(engin
         with pytest.raises(error):
             await engine.execute(session, command)
         assert await snapshot(engine) == before, command
+    # The change rolled back, its refusal is recorded on its own (test_refusals.py).
+    assert await audit_actions(engine, head) == ["role.create"] + ["request.refused"] * len(refusals)
 
     await engine.execute(admin, SetOperatorEnabled(username="viewer", enabled=False))
-    assert await audit_actions(engine, head) == ["role.create", "operator.disable"]
+    assert await audit_actions(engine, head) == ["role.create"] + ["request.refused"] * len(refusals) + [
+        "operator.disable"]
     records = (await engine.query(admin, QueryAuditLog(page_size=2))).records
     assert [(r.action, r.operator, r.target_id) for r in records] == [
-        ("operator.disable", "admin", "viewer"), ("role.create", "admin", "desk"),
+        ("operator.disable", "admin", "viewer"), ("request.refused", "admin", "SetRolePermissions"),
     ]
     assert json.loads(records[0].before) == {"enabled": True}
-    assert json.loads(records[0].after) == {"enabled": False}
+    assert json.loads(records[0].after) == {"enabled": False, "sessions_ended": 1}  # the viewer's login
 
 
 async def test_a_failed_audit_write_rolls_back_the_change(engine: Engine) -> None:
@@ -227,7 +230,7 @@ async def test_verify_reads_one_consistent_state_while_others_append(
     async def append_from_another_console() -> None:
         other = await Engine.open(db_url, hasher=fast_hasher())
         try:
-            await other.logout(Actor.system("other-console"))  # type: ignore[arg-type]
+            await other.lock_session(await login(other, "checker"))
         finally:
             await other.close()
 
@@ -245,9 +248,61 @@ async def test_verify_reads_one_consistent_state_while_others_append(
     finally:
         event.remove(engine.db.sync_engine, "before_cursor_execute", before_head_read)
     assert fired, "the concurrent append was not triggered"
-    assert (await audit_head_row(engine))[0] == head + 1
+    assert (await audit_head_row(engine))[0] == head + 2  # the other console's login and lock
     assert report.ok, report.sentence
     assert (await engine.query(admin, VerifyAuditLog())).ok
+
+
+# --- the append-only guard ------------------------------------------------------------------
+
+
+async def test_each_dropped_trigger_is_named_by_verify(engine: Engine, is_pg: bool) -> None:
+    for name, table in (PG_GUARDS if is_pg else SQLITE_GUARDS).items():
+        recreate = await guard_definitions(engine, is_pg)
+        await execute_raw(engine, f"DROP TRIGGER {name} ON {table}" if is_pg else f"DROP TRIGGER {name}")
+        report = await verify_chain(engine)
+        assert not report.ok and report.first_broken_seq is None
+        assert report.sentence.startswith("Audit log unprotected: ")
+        assert f"trigger {name} on {table} is missing" in report.sentence
+        await execute_raw(engine, recreate[name])
+        assert (await verify_chain(engine)).ok
+
+
+async def test_a_disabled_or_defused_trigger_is_named_by_verify(engine: Engine, is_pg: bool) -> None:
+    if is_pg:
+        await execute_raw(engine, "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
+        expected = "audit_log_append_only on audit_log is disabled"
+    else:  # same name, but it no longer refuses anything
+        await execute_raw(engine, "DROP TRIGGER audit_log_no_update")
+        await execute_raw(engine, "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT 1; END")
+        expected = "audit_log_no_update on audit_log no longer refuses anything"
+    report = await verify_chain(engine)
+    assert not report.ok and expected in report.sentence
+
+
+async def test_the_head_only_moves_forward_and_truncate_is_refused(engine: Engine, is_pg: bool) -> None:
+    head = await audit_head_row(engine)
+    statements = ["UPDATE audit_head SET seq = seq - 1", "UPDATE audit_head SET hash = 'x'", "DELETE FROM audit_head"]
+    if is_pg:  # SQLite has no TRUNCATE (its DELETE is refused)
+        statements += ["TRUNCATE audit_log", "TRUNCATE audit_head"]
+    for statement in statements:
+        with pytest.raises(DBAPIError, match="only moves forward|append-only"):
+            await execute_raw(engine, statement)
+    assert await audit_head_row(engine) == head
+    assert await scalar(engine, "SELECT count(*) FROM audit_log") == head[0]
+
+
+async def test_rehashing_one_unkeyed_record_names_it_beside_its_successor(engine: Engine, is_pg: bool) -> None:
+    """Without a key anyone can recompute a record's hash; only its successor's link then
+    breaks, so verify names both (a keyed record is blamed alone: test_audit_anchor)."""
+    await _busy_log(engine)
+    await _drop_append_only_triggers(engine, is_pg)
+    row = (await audit_rows(engine, TAMPERED))[0]
+    row["operator"] = "checker"
+    await rewrite_chain(engine, [row], None, move_head=False)
+    report = await verify_chain(engine)
+    assert report.first_broken_seq == TAMPERED + 1
+    assert f"or record #{TAMPERED}, which is not keyed, was altered and its hash recomputed" in report.sentence
 
 
 # --- reading the log ----------------------------------------------------------------------
@@ -286,7 +341,7 @@ async def test_audit_filters(engine: Engine) -> None:
 
 async def test_the_seed_itself_is_audited(engine: Engine) -> None:
     actions = await audit_actions(engine)
-    assert actions == ["role.create"] * 5 + ["operator.create"] * 5
+    assert actions == ["role.create"] * 5 + ["operator.create"] * 6
     assert await scalar(engine, "SELECT count(DISTINCT operator) FROM audit_log") == 1
     assert await scalar(engine, "SELECT operator FROM audit_log WHERE seq = 1") == "seed"
 

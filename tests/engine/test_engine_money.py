@@ -197,8 +197,7 @@ CURRENCIES = [JPY, HKD, USDT, BTC]
         (JPY, "1000000", "1000000"),
         (BTC, "0.00000001", "0.00000001"),
         (BTC, "21,000,000", "21000000"),
-        (HKD, "-0.00", "0.00"),
-        (USDT, "999999999999999.999999", "999999999999999.999999"),
+        (USDT, "999,999,999.999999", "999999999.999999"),  # the maximum of a crypto currency
     ],
 )
 def test_parse_amount_accepts_exact_input(currency: Currency, typed: str, expected: str) -> None:
@@ -225,6 +224,8 @@ def test_parse_amount_accepts_exact_input(currency: Currency, typed: str, expect
         (HKD, "1e3", "must be a plain number"),
         (HKD, "1,0,0", "must be a plain number"),
         (BTC, "21_000_000", "must be a plain number"),
+        (HKD, "-0.00", "must not be negative zero"),
+        (USDT, "1,000,000,000", "must not exceed 999,999,999.999999 USDT"),
     ],
 )
 def test_parse_amount_refuses_and_names_the_field(currency: Currency, typed: str, rule: str) -> None:
@@ -245,6 +246,7 @@ def test_parse_amount_allows_negative_only_when_asked() -> None:
     units=st.integers(min_value=0, max_value=10**24),
 )
 def test_format_then_parse_is_the_identity(currency: Currency, units: int) -> None:
+    units %= int(currency.maximum.scaleb(currency.amount_precision)) + 1  # up to the currency's maximum
     amount = Decimal(units).scaleb(-currency.amount_precision)
     shown = currency.format(amount)
     assert currency.parse_amount(shown, field="Amount") == amount

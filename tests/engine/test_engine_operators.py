@@ -37,6 +37,7 @@ from wbo_tui.engine import (
     ResetOperatorPassword,
     RevokeDirectPermission,
     SequentialIds,
+    SessionInfo,
     SetOperatorEnabled,
     SetOperatorRoles,
     SetRolePermissions,
@@ -188,8 +189,15 @@ async def test_change_password(engine: Engine) -> None:
 # --- the last administrator ---------------------------------------------------------------
 
 
+async def _only_admin_left(engine: Engine) -> SessionInfo:
+    """The demo has two administrators (admin, admin2): disable admin2 (as a setup tool,
+    which leaves no trace among the operators' own actions) so admin is the last one."""
+    await engine.setup_execute(SetOperatorEnabled(username="admin2", enabled=False), tool="test-setup")
+    return await login(engine, "admin")
+
+
 async def test_the_last_administrator_cannot_be_disabled(engine: Engine) -> None:
-    admin = await login(engine, "admin")
+    admin = await _only_admin_left(engine)
     with pytest.raises(Conflict, match="cannot disable your own account"):
         await engine.execute(admin, SetOperatorEnabled(username="admin", enabled=False))
     # An operator manager (not an administrator) tries to disable the only administrator.
@@ -205,34 +213,39 @@ async def test_the_last_administrator_cannot_be_disabled(engine: Engine) -> None
 
 
 async def test_the_last_administrator_cannot_lose_the_role(engine: Engine) -> None:
-    admin = await login(engine, "admin")
+    admin = await _only_admin_left(engine)
     before = await snapshot(engine)
+    with pytest.raises(Conflict, match="would leave no enabled administrator"):
+        await engine.execute(admin, SetOperatorRoles(username="admin", roles=[]))
+    # A swap gains viewer's permissions, so it would wait for approval: it is refused at
+    # once all the same, rather than when approved.
     with pytest.raises(Conflict, match="would leave no enabled administrator"):
         await engine.execute(admin, SetOperatorRoles(username="admin", roles=["viewer"]))
     assert await snapshot(engine) == before
 
     await new_operator(engine, admin, "deputy", roles=["administrator"])
-    changed = await engine.execute(admin, SetOperatorRoles(username="admin", roles=["viewer"]))
-    assert changed.roles == ("viewer",) and not changed.is_administrator
+    changed = await engine.execute(admin, SetOperatorRoles(username="admin", roles=[]))
+    assert changed.roles == () and not changed.is_administrator and changed.pending_approval is None
 
 
 async def test_the_administrator_role_cannot_lose_administration(engine: Engine) -> None:
-    admin = await login(engine, "admin")
+    admin = await _only_admin_left(engine)
     stripped = [p for p in ADMIN_ROLE_PERMISSIONS if p != ADMINISTRATION]
     before = await snapshot(engine)
     with pytest.raises(Conflict, match="would leave no enabled administrator"):
         await engine.execute(admin, SetRolePermissions(role="administrator", permissions=stripped))
     assert await snapshot(engine) == before
 
-    # A second administrator holding administration by a direct grant makes it allowed.
+    # A second administrator holding administration by a direct grant makes it allowed;
+    # taking permissions away applies at once.
     deputy = await new_operator(engine, admin, "deputy")
     await grant_directly(engine, deputy, admin, ADMINISTRATION)
     role = await engine.execute(admin, SetRolePermissions(role="administrator", permissions=stripped))
-    assert ADMINISTRATION not in role.permissions
+    assert ADMINISTRATION not in role.permissions and role.pending_approval is None
 
 
 async def test_the_last_direct_administration_grant_cannot_be_revoked(engine: Engine) -> None:
-    admin = await login(engine, "admin")
+    admin = await _only_admin_left(engine)
     deputy = await new_operator(engine, admin, "deputy")
     deputy = await grant_directly(engine, deputy, admin, ADMINISTRATION)
     # The deputy, administrator by direct grant, removes the demo admin's role: now the
@@ -243,13 +256,13 @@ async def test_the_last_direct_administration_grant_cannot_be_revoked(engine: En
         await engine.execute(deputy, RevokeDirectPermission(username="deputy", permission_code=ADMINISTRATION))
     assert await snapshot(engine) == before
 
-    await engine.execute(deputy, SetOperatorRoles(username="checker", roles=["administrator"]))
+    await engine.setup_execute(SetOperatorEnabled(username="admin2", enabled=True), tool="test-setup")
     revoked = await engine.execute(deputy, RevokeDirectPermission(username="deputy", permission_code=ADMINISTRATION))
     assert revoked.direct_permissions == () and not revoked.is_administrator
 
 
 async def test_a_disabled_administrator_does_not_count(engine: Engine) -> None:
-    admin = await login(engine, "admin")
+    admin = await _only_admin_left(engine)
     await new_operator(engine, admin, "deputy", roles=["administrator"])
     await engine.execute(admin, SetOperatorEnabled(username="deputy", enabled=False))
     with pytest.raises(Conflict, match="would leave no enabled administrator"):
@@ -287,7 +300,7 @@ async def test_permission_request_flow(engine: Engine) -> None:
     maker = await engine.refresh_session(maker)
     assert maker.can("admin.operator_inquiry")
     operators = await engine.query(maker, ListOperators())
-    assert {o.username for o in operators} == {"admin", "maker", "checker", "trader", "viewer"}
+    assert {o.username for o in operators} == {"admin", "admin2", "maker", "checker", "trader", "viewer"}
     assert next(o for o in operators if o.username == "maker").direct_permissions == ("admin.operator_inquiry",)
 
 
@@ -413,7 +426,7 @@ async def test_no_password_or_hash_reaches_the_audit_log_or_approvals(engine: En
     await engine.change_password(maker, PASSWORDS["maker"], "Peak-Tram-Route-9")
     with pytest.raises(AuthenticationFailed):
         await engine.login("trader", "Guess-Work-000")
-    dump = repr((await snapshot(engine))["audit_log"]) + repr((await snapshot(engine))["approvals"])
+    dump = repr((await snapshot(engine, everything=True))["audit_log"]) + repr((await snapshot(engine))["approvals"])
     for secret in [*PASSWORDS.values(), FRESH_PASSWORD, "Deep-Water-Bay-8", "Peak-Tram-Route-9", "Guess-Work-000",
                    "$argon2"]:
         assert secret not in dump
@@ -449,6 +462,7 @@ async def test_an_operator_manager_may_create_an_operator_without_roles(engine: 
     manager = await new_operator(engine, admin, "manager", ["admin.operator_operation"])
     created = await engine.execute(manager, CreateOperator(username="newbie", display_name="N", password=FRESH_PASSWORD))
     assert created.roles == () and not created.is_administrator
+    assert created.must_change_password and created.pending_approval is None
 
 
 async def test_resetting_an_administrators_password_needs_administration(engine: Engine) -> None:

@@ -88,6 +88,7 @@ from wbo_tui.engine.positions import (
     ListWithdrawals,
     MarkDepositSuccessful,
     MarkWithdrawalFailed,
+    MarkWithdrawalSuccessful,
     PositionDTO,
     PositionPage,
     RecordDeposit,
@@ -271,6 +272,11 @@ async def _fail_withdrawal_example(world: World) -> Message:
     return MarkWithdrawalFailed(withdrawal_ref=wd.ref, part="principal", reason="returned by the bank")
 
 
+async def _succeed_withdrawal_example(world: World) -> Message:
+    approved = await _fail_withdrawal_example(world)  # an approved withdrawal, which the channel then paid
+    return MarkWithdrawalSuccessful(withdrawal_ref=approved.withdrawal_ref)
+
+
 async def _record_deposit_example(world: World) -> Message:
     await _channel(world)
     return RecordDeposit(client_id="C-1", channel_account_id=await _account(world, "deposit"), amount="100.00")
@@ -385,8 +391,9 @@ EXAMPLES: dict[type, Case] = {
     UnlockOperator: Case(OPERATOR_OPERATION, _const(UnlockOperator(username="viewer")), "operator.unlock", OperatorDTO),
     ResetOperatorPassword: Case(OPERATOR_OPERATION, _reset_example, "operator.reset_password", OperatorDTO),
     # Administration.
+    # A gain of power is submitted for a second administrator (test_engine_four_eyes.py).
     SetOperatorRoles: Case(ADMINISTRATION, _const(SetOperatorRoles(username="viewer", roles=["viewer", "trader"])),
-                           "operator.set_roles", OperatorDTO),
+                           "approval.submit", OperatorDTO),
     RevokeDirectPermission: Case(ADMINISTRATION, _revoke_example, "operator.revoke_permission", OperatorDTO),
     CreateRole: Case(ADMINISTRATION, _const(CreateRole(name="desk", permissions=["fx.currency_pair_inquiry"])),
                      "role.create", RoleDTO),
@@ -435,6 +442,8 @@ EXAMPLES: dict[type, Case] = {
     RefreshPositions: Case(POSITION_OPERATION, _const(RefreshPositions()), "position.refresh", str),
     SubmitWithdrawal: Case(WITHDRAWAL_OPERATION, _submit_withdrawal_example, "withdrawal.submit", WithdrawalDTO),
     MarkWithdrawalFailed: Case(WITHDRAWAL_OPERATION, _fail_withdrawal_example, "withdrawal.fail", WithdrawalDTO),
+    MarkWithdrawalSuccessful: Case(WITHDRAWAL_OPERATION, _succeed_withdrawal_example, "withdrawal.succeed",
+                                   WithdrawalDTO),
     ListWithdrawals: Case(WITHDRAWAL_INQUIRY, _const(ListWithdrawals()), None, tuple),
     RecordDeposit: Case(DEPOSIT_OPERATION, _record_deposit_example, "deposit.record", DepositDTO),
     MarkDepositSuccessful: Case(DEPOSIT_OPERATION, _deposit_success_example, "deposit.success", DepositDTO),
@@ -560,7 +569,7 @@ async def test_a_revoked_permission_is_refused_even_on_an_old_session(world: Wor
     engine = world.engine
     deputy = await new_operator(engine, world.admin, "deputy", roles=["administrator"])
     old_admin_session = world.admin
-    await engine.execute(deputy, SetOperatorRoles(username="admin", roles=["viewer"]))
+    await engine.execute(deputy, SetOperatorRoles(username="admin", roles=[]))  # a removal applies at once
     assert old_admin_session.can(OPERATOR_INQUIRY)  # the stale snapshot still says yes
     with pytest.raises(PermissionDenied):
         await engine.query(old_admin_session, ListOperators())
@@ -579,4 +588,4 @@ async def test_a_grant_works_before_the_session_is_refreshed(world: World) -> No
     item = await engine.execute(world.maker, RequestPermission(permission_code=OPERATOR_INQUIRY, reason="shift"))
     await engine.execute(world.admin, ApproveItem(approval_id=item.id))
     assert not world.maker.can(OPERATOR_INQUIRY)
-    assert len(await engine.query(world.maker, ListOperators())) == 5
+    assert len(await engine.query(world.maker, ListOperators())) == 6

@@ -56,6 +56,11 @@ async def two_administrators(engine: Engine) -> tuple[SessionInfo, SessionInfo]:
     return admin, deputy
 
 
+def _with_token(session: SessionInfo) -> str:
+    """The session as JSON, its token included (the DTO leaves it out of its repr only)."""
+    return session.model_dump_json()
+
+
 @asynccontextmanager
 async def worker_pool(db_url: str, first: SessionInfo, second: SessionInfo) -> AsyncIterator[Workers]:
     """Two spawned worker processes acting as ``first`` and ``second``."""
@@ -66,7 +71,7 @@ async def worker_pool(db_url: str, first: SessionInfo, second: SessionInfo) -> A
     processes = [
         ctx.Process(
             target=engine_workers.run_worker,
-            args=(db_url, session.username, session.operator_id, session.username, queue, results, barrier),
+            args=(db_url, session.username, _with_token(session), queue, results, barrier),
             daemon=True,
         )
         for session, queue in zip((first, second), tasks, strict=True)
@@ -169,7 +174,7 @@ async def test_concurrent_appends_from_two_processes_never_fork_the_chain(
     assert count == head_after, "sequence numbers are contiguous: one record per seq, no gaps"
     for name in workers.names:
         assert await scalar(
-            engine, "SELECT count(*) FROM audit_log WHERE action = 'operator.logout' AND operator = :n", n=name,
+            engine, "SELECT count(*) FROM audit_log WHERE action = 'operator.lock_console' AND operator = :n", n=name,
         ) == per_worker
     report = await engine.query(admin, VerifyAuditLog())
     assert report.ok, report.sentence
@@ -192,8 +197,8 @@ async def test_two_processes_cannot_together_disable_the_last_administrators(
             results = sorted(o[3][0] for o in outcomes)
             assert results == ["Conflict", "ok"], f"round {round_no}: {outcomes}"
             assert any("would leave no enabled administrator" in o[3][1] for o in outcomes), outcomes
-            async with read_unit(engine.db, Actor.system(), engine.services) as uow:
+            async with read_unit(engine.db, Actor.system("test"), engine.services) as uow:
                 remaining = await administrator_ids(uow)
             assert len(remaining) == 1, f"round {round_no}: administrators left: {remaining}"
             disabled = next(o[3][1] for o in outcomes if o[3][0] == "ok")
-            await engine.execute(Actor.system("test"), SetOperatorEnabled(username=disabled, enabled=True))
+            await engine.setup_execute(SetOperatorEnabled(username=disabled, enabled=True), tool="test")

@@ -25,7 +25,7 @@ async def test_publish_resolves_operators_roles_and_addresses(engine: Engine) ->
     admin = await login(engine, "admin")
     # Two more checkers, one of them disabled: a role reaches its enabled members only.
     for name in ("checker2", "checker3"):
-        await engine.execute(admin, CreateOperator(
+        await engine.setup_execute(tool="test", command=CreateOperator(
             username=name, display_name=name.title(), password=FRESH_PASSWORD, roles=["checker"],
         ))
     await engine.execute(admin, SetOperatorEnabled(username="checker3", enabled=False))

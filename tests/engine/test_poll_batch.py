@@ -164,7 +164,7 @@ async def test_crossings_roll_back_with_the_balances_they_are_based_on(desk: Any
     await engine.poll_positions(slot="test:0", holder="tests")
     await _thresholds(desk)
     await desk.bank.set_balance("HK-PRIN-001", "HKD", D("10000"))
-    before = await snapshot(engine)
+    before = await snapshot(engine, everything=True)
 
     class EventStoreDown(Exception):
         pass
@@ -175,6 +175,6 @@ async def test_crossings_roll_back_with_the_balances_they_are_based_on(desk: Any
     monkeypatch.setattr(levels.events, "emit_many", failing)
     with pytest.raises(EventStoreDown):
         await engine.poll_positions(slot="test:1", holder="tests")
-    after = await snapshot(engine)
+    after = await snapshot(engine, everything=True)
     for table in ("positions", "notifications", "inbox_messages", "deliveries", "domain_events", "audit_log"):
         assert after[table] == before[table], table

@@ -44,8 +44,10 @@ from .errors import (
     MakerCheckerViolation,
     NotAuthenticated,
     NotFound,
+    PasswordChangeRequired,
     PermissionDenied,
     SchemaOutOfDate,
+    SessionLocked,
     ValidationFailed,
     WboError,
 )
@@ -56,6 +58,5 @@ from .notify import (  # noqa: F401  (registers the notification handlers)
     SubscriptionDTO, UnreadCount,
 )
 from .policy import SecurityPolicy
-from .uow import Actor
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -20,9 +20,11 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from .commands import Command, Query, RequiredText, handles
 from .dto import ApprovalDTO
 from .errors import AlreadyDecided, MakerCheckerViolation, NotFound, PermissionDenied, WboError
+from .password_custody import refuse_one_person
 from .prepared import Prepared
 from .schema import approvals, operators
 from .uow import UnitOfWork
+from .whole_numbers import Id, PageSize
 
 Executor = Callable[[UnitOfWork, Any, ApprovalDTO], Awaitable[dict[str, Any]]]
 
@@ -88,6 +90,14 @@ async def list_pending_payloads(uow: UnitOfWork, kind: str, maker_id: int) -> li
     return [json.loads(r[0]) for r in rows]
 
 
+async def pending_items(uow: UnitOfWork, kind: str) -> list[ApprovalDTO]:
+    """Every pending item of ``kind``, whoever submitted it, oldest first."""
+    rows = await uow.conn.execute(
+        _select().where(approvals.c.kind == kind, approvals.c.status == "PENDING").order_by(approvals.c.id)
+    )
+    return [_dto(r) for r in rows]
+
+
 SYSTEM_MAKER = "system"
 _maker = operators.alias("maker_op")
 _checker = operators.alias("checker_op")
@@ -122,13 +132,13 @@ class ApproveItem(Command):
 
     permission = None  # The item's kind names the approval permission; checked in the handler.
     action = "approve this item"
-    approval_id: int
+    approval_id: Id
 
 
 class RejectItem(Command):
     permission = None
     action = "reject this item"
-    approval_id: int
+    approval_id: Id
     reason: Annotated[str, RequiredText(" when rejecting")] = Field(max_length=500)
 
 
@@ -137,6 +147,10 @@ async def _decide(uow: UnitOfWork, approval_id: int, approve: bool, reason: str 
     kind = KINDS[item.kind]
     await uow.require(kind.approval_permission, f"decide {kind.label.lower()} items")
     me = uow.actor.operator_id
+    if me is None:
+        # Four eyes are two people's: the engine's own work and setup tools may submit
+        # items, never decide them.
+        raise MakerCheckerViolation(f"Only an operator can decide {item.ref}.")
     if item.maker_id == me:
         raise MakerCheckerViolation(f"You submitted {item.ref}; another operator must decide it.")
     command = kind.payload.model_validate_json(json.dumps(item.payload))
@@ -152,10 +166,14 @@ async def _decide(uow: UnitOfWork, approval_id: int, approve: bool, reason: str 
             f"{now.ref} was already decided: {now.status.lower()} by {now.checker} "
             f"at {now.decided_at:%Y-%m-%d %H:%M:%S} UTC."
         )
-    if approve and kind.authorize is not None:
+    if approve:
         # After the guarded UPDATE so a lost race reads "already decided"; a refusal
-        # here rolls the decision back with the rest of the transaction.
-        await kind.authorize(uow, command)
+        # here rolls the decision back with the rest of the transaction.  An operator and
+        # whoever set their password count as one person (``password_custody``).
+        await refuse_one_person(uow.conn, ref=item.ref, maker_id=item.maker_id, maker=item.maker, checker_id=me,
+                                checker=uow.actor.username)
+        if kind.authorize is not None:
+            await kind.authorize(uow, command)
     status, result = ("APPROVED", None) if approve else ("REJECTED", None)
     if approve:
         queued = len(uow._audit)
@@ -196,7 +214,7 @@ class ListApprovals(Query):
     action = "list approval items"
     kind: str
     status: str | None = "PENDING"
-    limit: int = Field(default=200, ge=1, le=1000)
+    limit: PageSize = 200
 
 
 @handles(ListApprovals)
@@ -217,7 +235,7 @@ class MySubmissions(Query):
 
     permission = None
     action = "list your submissions"
-    limit: int = Field(default=100, ge=1, le=1000)
+    limit: PageSize = 100
 
 
 @handles(MySubmissions)

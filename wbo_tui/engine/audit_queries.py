@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import Field
 from sqlalchemy import select
 
 from . import audit
@@ -12,6 +12,7 @@ from .commands import Query, handles
 from .dto import AuditPage, AuditRecordDTO, AuditVerifyDTO
 from .schema import audit_log
 from .uow import UnitOfWork
+from .whole_numbers import PageSize, WholeNumber
 
 
 class QueryAuditLog(Query):
@@ -28,9 +29,9 @@ class QueryAuditLog(Query):
     target_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
-    older_than: int | None = None
-    newer_than: int | None = None
-    page_size: int = Field(default=100, ge=1, le=1000)
+    older_than: Annotated[int, WholeNumber()] | None = None
+    newer_than: Annotated[int, WholeNumber()] | None = None
+    page_size: PageSize = 100
 
 
 def _filtered(q: QueryAuditLog):  # noqa: ANN202
@@ -83,13 +84,17 @@ async def query_audit_log(uow: UnitOfWork, q: QueryAuditLog) -> AuditPage:
 
 
 class VerifyAuditLog(Query):
+    """Walk the chain under this console's key and check the append-only triggers.  The
+    anchor file is checked by ``wbo-tui audit verify``, which runs as the service account
+    that owns it."""
+
     permission = "admin.audit_log_inquiry"
     action = "verify the audit log"
 
 
 @handles(VerifyAuditLog)
 async def verify_audit_log(uow: UnitOfWork, q: VerifyAuditLog) -> AuditVerifyDTO:
-    report = await audit.verify(uow.conn)
+    report = await audit.verify(uow.conn, key=uow.services.audit_key)
     return AuditVerifyDTO(
         ok=report.ok, records_checked=report.records_checked, first_broken_seq=report.first_broken_seq,
         sentence=report.sentence,

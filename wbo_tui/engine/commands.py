@@ -3,36 +3,112 @@
 A command is a pydantic model naming the permission it needs; its handler receives a
 unit of work (one transaction) and the command.  The engine checks the permission inside
 that transaction before the handler runs.
+
+Building a command or query from bad input raises the engine's ``InvalidInput`` (a
+``ValidationFailed`` naming the field and the rule), never pydantic's ``ValidationError``:
+however it is built, directly, through ``build`` or from a stored approval payload.
+Numeric fields use the bounded types of ``whole_numbers`` (ids, counts) and ``money``
+(amounts), which take ASCII digits only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, StringConstraints
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, StringConstraints, ValidationError
 from pydantic_core import core_schema
 
+from .errors import InvalidInput
 from .uow import UnitOfWork
 
 
-class Command(BaseModel):
-    """A request to change state.  ``permission`` None means any active operator."""
+class _Message(BaseModel):
+    """What commands and queries share: frozen, no unknown fields, and the engine's own
+    error for bad input from every way of building one."""
 
     # defer_build: a model's validator is built on first use, not at import, which keeps
     # console start-up fast (dozens of commands, few used in any one session).
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True, defer_build=True)
+
+    def __init__(self, /, **data: Any) -> None:  # noqa: ANN401
+        try:
+            super().__init__(**data)
+        except ValidationError as error:
+            raise invalid_input(type(self), error) from None
+
+    # Tells pydantic this __init__ only wraps its own (as RootModel's does): otherwise
+    # validating a model (model_validate, or one nested in another) would call it, and
+    # the error it raises would come back wrapped as a whole-model "value error".
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def model_validate(cls, obj: Any, **options: Any) -> Self:  # noqa: ANN401
+        try:
+            return super().model_validate(obj, **options)
+        except ValidationError as error:
+            raise invalid_input(cls, error) from None
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **options: Any) -> Self:  # noqa: ANN401
+        try:
+            return super().model_validate_json(json_data, **options)
+        except ValidationError as error:
+            raise invalid_input(cls, error) from None
+
+    @classmethod
+    def model_validate_strings(cls, obj: Any, **options: Any) -> Self:  # noqa: ANN401
+        try:
+            return super().model_validate_strings(obj, **options)
+        except ValidationError as error:
+            raise invalid_input(cls, error) from None
+
+
+class Command(_Message):
+    """A request to change state.  ``permission`` None means any active operator."""
+
     permission: ClassVar[str | None]
     action: ClassVar[str]
 
 
-class Query(BaseModel):
+class Query(_Message):
     """A request to read state."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True, defer_build=True)
     permission: ClassVar[str | None]
     action: ClassVar[str]
+
+
+def _rule(error: Any, model: type[BaseModel]) -> str:  # noqa: ANN401
+    """The rule an error breaks, as the end of the operator's sentence "<Field> <rule>."."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return f"is not a field of {model.__name__}"
+    bounds = {"greater_than_equal": "at least", "greater_than": "greater than",
+              "less_than_equal": "at most", "less_than": "less than"}
+    if kind in bounds:
+        limit = next(iter(ctx.values()), None)
+        return f"must be {bounds[kind]} {limit}"
+    rule: str = error["msg"]
+    if rule.startswith("Value error, "):
+        rule = rule[len("Value error, "):]
+    elif rule.startswith("Assertion failed, "):
+        rule = rule[len("Assertion failed, "):]
+    return rule[:1].lower() + rule[1:].rstrip(".")
+
+
+def invalid_input(model: type[BaseModel], error: ValidationError) -> InvalidInput:
+    """pydantic's error as the engine's: the first problem, naming its field (as the form
+    labels it: ``from_account_id`` is "From account id") and the rule."""
+    first = error.errors()[0]
+    path = tuple(first["loc"])
+    names = [p for p in path if isinstance(p, str) and p.isidentifier()]
+    field_name = path[0] if path and isinstance(path[0], str) and path[0] in model.model_fields else ""
+    # The innermost field names the problem best: "Amount" for ("edit", "amount").
+    label = names[-1].replace("_", " ").capitalize() if names else model.__name__
+    return InvalidInput(label, _rule(first, model), model=model.__name__, field_name=field_name, path=path)
 
 
 # Commands strip surrounding whitespace from text fields, except passwords: what the
@@ -79,19 +155,9 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def build(model: type[M], **fields: Any) -> M:
-    """Build a command from operator input, turning pydantic's errors into one
-    operator-facing sentence that names the field and the rule."""
-    from pydantic import ValidationError
-
-    from .errors import ValidationFailed
-
+    """Build a command from operator input.  Commands and queries raise the engine's
+    ``InvalidInput`` themselves; any other pydantic model's errors are translated here."""
     try:
         return model(**fields)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = ".".join(str(p) for p in first["loc"]) or model.__name__
-        label = name.replace("_", " ").capitalize()
-        rule = first["msg"]
-        if rule.startswith("Value error, "):
-            rule = rule[len("Value error, "):]
-        raise ValidationFailed(label, rule[:1].lower() + rule[1:].rstrip(".")) from None
+    except ValidationError as error:
+        raise invalid_input(model, error) from None

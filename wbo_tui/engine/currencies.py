@@ -1,4 +1,4 @@
-"""Currencies as configured data: precision and rounding per currency."""
+"""Currencies as configured data: precision, rounding and maximum amount per currency."""
 
 from __future__ import annotations
 
@@ -44,4 +44,5 @@ async def load_currencies(uow: UnitOfWork) -> dict[str, Currency]:
 
 
 def _currency(row: Any) -> Currency:
-    return Currency(row.code, row.name, row.kind, row.amount_precision, row.rounding)
+    # max_amount NULL (a currency added without one) resolves to its kind's default.
+    return Currency(row.code, row.name, row.kind, row.amount_precision, row.rounding, row.max_amount)

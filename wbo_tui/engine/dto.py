@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class DTO(BaseModel):
@@ -13,13 +13,19 @@ class DTO(BaseModel):
 
 class SessionInfo(DTO):
     """A logged-in operator.  Permissions here are a snapshot for the console's display;
-    the engine re-reads them inside every command."""
+    the engine re-reads them inside every command, from the server-side session that
+    ``token`` names (see ``engine.sessions``): the other fields are never believed."""
 
     operator_id: int
     username: str
     display_name: str
     permissions: frozenset[str]
     login_at: datetime
+    token: str = Field(repr=False)
+    """The session's secret; the database keeps only its SHA-256."""
+    expires_at: datetime
+    must_change_password: bool = False
+    """The password was set by an administrator: the console asks for a new one first."""
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions
@@ -45,6 +51,12 @@ class OperatorDTO(DTO):
     direct_permissions: tuple[str, ...]
     last_login_at: datetime | None
     is_administrator: bool
+    must_change_password: bool = False
+    """The password was set by an administrator and not yet changed by the operator."""
+    pending_approval: str | None = None
+    """The ref of a change to the operator's roles that waits for another administrator."""
+    pending_roles: tuple[str, ...] | None = None
+    """The roles that change would give (replacing ``roles``)."""
 
 
 class RoleDTO(DTO):
@@ -53,6 +65,10 @@ class RoleDTO(DTO):
     description: str
     permissions: tuple[str, ...]
     member_count: int
+    pending_approval: str | None = None
+    """The ref of a change to the role's permissions that waits for another administrator."""
+    pending_permissions: tuple[str, ...] | None = None
+    """The permissions that change would give the role (replacing ``permissions``)."""
 
 
 class ApprovalDTO(DTO):

@@ -24,6 +24,25 @@ class ValidationFailed(WboError):
         self.rule = rule
 
 
+class InvalidInput(ValidationFailed, ValueError):
+    """A command or query could not be built from what it was given.
+
+    Raised instead of pydantic's ``ValidationError`` wherever a command or query is
+    constructed (directly, with ``commands.build`` or from a stored payload), so every bad
+    input at the engine's boundary is the engine's own field-named error.  It is a
+    ``ValueError`` too, as pydantic's error is: code written against that keeps catching it,
+    and a command built inside another model's validator becomes that field's error.
+    """
+
+    def __init__(self, field: str, rule: str, *, model: str, field_name: str, path: tuple[str | int, ...]) -> None:
+        super().__init__(field, rule)
+        self.model = model
+        self.field_name = field_name
+        """The model's own field at fault (its Python name), or "" for a whole-model rule."""
+        self.path = path
+        """Where inside that field, as pydantic locates it: ("edit", "amount"), ("message_ids", 3)."""
+
+
 class PermissionDenied(WboError):
     def __init__(self, permission: str, action: str | None = None) -> None:
         what = f" to {action}" if action else ""
@@ -61,3 +80,11 @@ class MakerCheckerViolation(WboError):
 
 class SchemaOutOfDate(WboError):
     pass
+
+
+class SessionLocked(WboError):
+    """The session is suspended by the idle lock: only the operator's password resumes it."""
+
+
+class PasswordChangeRequired(WboError):
+    """The operator's password was set by an administrator: it must be changed first."""

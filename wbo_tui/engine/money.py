@@ -1,8 +1,14 @@
 """Money: ``Decimal`` from parsing to storage to display, never float.
 
-A currency is configured data (its amount precision and rounding mode live in the
-``currencies`` table).  Every ``quantize`` names its rounding mode explicitly; nothing
-here relies on the ambient decimal context's rounding.
+A currency is configured data (its amount precision, rounding mode and maximum amount
+live in the ``currencies`` table).  Every ``quantize`` names its rounding mode explicitly;
+nothing here relies on the ambient decimal context's rounding.
+
+An amount enters the engine in two steps.  A command's amount field (``DecimalAmount``)
+takes only plain decimal text in ASCII digits, or a finite ``Decimal``, below the engine's
+ceiling (``AMOUNT_CEILING``): what no currency could allow is refused before anything runs.
+The handler then checks it against its currency (``Currency.check_amount``): the
+currency's precision and its configured maximum.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 
 from typing import Annotated
 
-from pydantic import BeforeValidator
+from pydantic import PlainValidator
 
 from .errors import ValidationFailed
 
@@ -34,8 +40,27 @@ ROUNDING_MODES: frozenset[str] = frozenset(
 _CONTEXT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, traps=[InvalidOperation])
 
 
-# Plain decimal notation, optionally grouped in thousands: 1234.5, 1,234.5, -0.25.
-_AMOUNT_TEXT = re.compile(r"^-?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
+# Plain decimal notation in ASCII digits, optionally grouped in thousands: 1234.5,
+# 1,234.5, -0.25 (used with fullmatch).  ``\d`` would also take other scripts' digits
+# (Arabic-Indic, full-width), which ``Decimal`` then reads as ASCII ones.  A minus sign is
+# let through so that each handler refuses it with its own rule ("must be greater than
+# zero", "must not be negative"); no amount field of a command takes a negative amount.
+# Thousands separators are a documented normalisation: the forms have always shown and
+# accepted "1,234.56"; only well-formed groups of three are read.
+_AMOUNT_TEXT = re.compile(r"-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?")
+
+AMOUNT_CEILING = Decimal(10) ** 15
+"""No amount at the engine's boundary reaches this, whatever its currency; a currency's
+configured maximum must be below it.  It keeps absurd input out before a currency is known."""
+MAX_AMOUNT_PLACES = 18  # the largest amount_precision a currency may have (a CHECK)
+# The longest text an amount below the ceiling can take: sign, 15 digits, 4 separators,
+# point, 18 decimals.  Longer text is refused before it is parsed.
+_MAX_AMOUNT_TEXT = 40
+
+DEFAULT_MAX_UNITS = {"fiat": Decimal(10) ** 12, "crypto": Decimal(10) ** 9}
+"""A currency configured without a maximum allows amounts below this many whole units,
+by kind: 10^12 for fiat (a trillion HKD or yen), 10^9 for crypto (a billion BTC, ETH or
+USDT).  Migration 0006 writes these for the seeded currencies; an operator may set others."""
 
 
 def D(value: str | int | Decimal) -> Decimal:
@@ -50,15 +75,41 @@ def D(value: str | int | Decimal) -> Decimal:
 _QUANTA = {places: Decimal(1).scaleb(-places) for places in range(19)}  # precision is 0..18 (a CHECK)
 
 
+def default_max_amount(kind: str, amount_precision: int) -> Decimal:
+    """The largest amount of a currency configured without one: one quantum below
+    ``DEFAULT_MAX_UNITS`` of its kind (999,999,999,999.99 for a two-place fiat currency)."""
+    units = DEFAULT_MAX_UNITS.get(kind, DEFAULT_MAX_UNITS["crypto"])
+    return units - Decimal(1).scaleb(-amount_precision)
+
+
 @dataclass(frozen=True, slots=True)
 class Currency:
-    """A currency as configured: code, amount precision and rounding mode."""
+    """A currency as configured: code, amount precision, rounding mode and the largest
+    amount the engine accepts in it.  ``max_amount`` None (a row without one) is the
+    default of its kind (``default_max_amount``); after construction it is always set."""
 
     code: str
     name: str
     kind: str  # "fiat" or "crypto"
     amount_precision: int
     rounding: str
+    max_amount: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_amount is None:
+            object.__setattr__(self, "max_amount", default_max_amount(self.kind, self.amount_precision))
+        limit = self.max_amount
+        assert isinstance(limit, Decimal)
+        # Configuration, not operator input: a broken maximum is a deployment error, said plainly.
+        if not (limit.is_finite() and 0 < limit < AMOUNT_CEILING and limit == self.quantize(limit)):
+            raise ValueError(f"{self.code}: the configured maximum amount {limit} must be above zero, below "
+                             f"{AMOUNT_CEILING:,} and have at most {self.amount_precision} decimal places")
+
+    @property
+    def maximum(self) -> Decimal:
+        """The largest amount accepted (``max_amount``, resolved)."""
+        assert self.max_amount is not None
+        return self.max_amount
 
     @property
     def quantum(self) -> Decimal:
@@ -75,24 +126,33 @@ class Currency:
         Over-precise input is refused rather than rounded: an operator who types
         ``0.001`` HKD has made a mistake we must not paper over.
         """
-        stripped = text.strip()
-        if not stripped:
-            raise ValidationFailed(field, "is required")
-        if not _AMOUNT_TEXT.match(stripped):
-            raise ValidationFailed(field, f"must be a plain number such as 1,234.56, not {stripped!r}")
-        amount = Decimal(stripped.replace(",", ""))
-        if amount.is_zero():
-            amount = amount.copy_abs()
+        try:
+            amount = amount_from_text(text)
+        except ValueError as error:
+            raise ValidationFailed(field, str(error)) from None
         if amount < 0 and not allow_negative:
             raise ValidationFailed(field, "must not be negative")
-        self.check_precision(amount, field=field)
+        self.check_amount(amount, field=field)
         return amount
 
-    def check_precision(self, amount: Decimal, *, field: str) -> None:
+    def check_amount(self, amount: Decimal, *, field: str) -> None:
+        """Refuse an amount this currency cannot hold: more decimal places than its
+        precision, or beyond its configured maximum (either sign)."""
+        if not amount.is_finite():
+            raise ValidationFailed(field, "must be a finite number")
         if amount != amount.quantize(self.quantum, rounding=decimal.ROUND_DOWN, context=_CONTEXT):
             places = self.amount_precision
             unit = "decimal place" if places == 1 else "decimal places"
             raise ValidationFailed(field, f"allows at most {places} {unit} for {self.code}")
+        if amount.copy_abs() > self.maximum:
+            raise ValidationFailed(field, f"must not exceed {self.format(self.maximum)} {self.code}, "
+                                          f"the largest {self.code} amount this console accepts")
+
+    def check_precision(self, amount: Decimal, *, field: str) -> None:
+        """The handlers' name for ``check_amount``: an amount within its currency's
+        precision is also checked against the currency's maximum, so every handler that
+        checked precision checks the bound too."""
+        self.check_amount(amount, field=field)
 
     def format(self, amount: Decimal, *, grouping: bool = True) -> str:
         """Display text: always exactly the currency's precision, digits grouped."""
@@ -137,17 +197,56 @@ class Money:
         return self.amount <= other.amount
 
 
-def _exact_decimal(value: object) -> object:
-    """Commands take amounts as Decimal or text, never float (pydantic would accept one)."""
-    if isinstance(value, float) or isinstance(value, bool):
-        raise ValueError("must be given as text or Decimal, not a float")
+def amount_from_text(text: str) -> Decimal:
+    """An amount typed by an operator, exactly, or ``ValueError`` naming the rule broken.
+
+    Surrounding blanks are dropped (as from every text field of a command); anything else
+    that is not plain decimal notation in ASCII digits is refused: blanks inside, other
+    scripts' digits, exponents (1e3), NaN and Infinity, "+", "_" and misplaced separators.
+    """
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError("is required")
+    if len(stripped) > _MAX_AMOUNT_TEXT:
+        raise ValueError(f"is too long for an amount: at most {_MAX_AMOUNT_TEXT} characters")
+    if not _AMOUNT_TEXT.fullmatch(stripped):
+        if any(c.isdigit() and not c.isascii() for c in stripped):
+            raise ValueError(f"must be written with the digits 0-9, not {stripped!r}")
+        if any(c.isspace() for c in stripped):
+            raise ValueError(f"must not contain blanks, not {stripped!r}")
+        raise ValueError(f"must be a plain number such as 1,234.56, not {stripped!r}")
+    amount = Decimal(stripped.replace(",", ""))
+    if amount.is_zero() and amount.is_signed():
+        raise ValueError("must not be negative zero")
+    return amount
+
+
+def _bounded(amount: Decimal) -> Decimal:
+    """A finite amount within the engine's ceiling, not a negative zero.  (A currency's
+    own precision and maximum are checked later, by ``Currency.check_amount``.)"""
+    if not amount.is_finite():
+        raise ValueError(f"must be a finite number, not {amount}")
+    if amount.is_zero() and amount.is_signed():
+        raise ValueError("must not be negative zero")
+    if amount.copy_abs() >= AMOUNT_CEILING:
+        raise ValueError(f"must be less than {AMOUNT_CEILING:,}, the largest amount any currency may allow")
+    if amount.as_tuple().exponent < -MAX_AMOUNT_PLACES:  # type: ignore[operator]
+        raise ValueError(f"allows at most {MAX_AMOUNT_PLACES} decimal places")
+    return amount
+
+
+def _command_amount(value: object) -> Decimal:
+    """A command's amount: plain decimal text or a Decimal; never a float (pydantic would
+    take one, and its binary value is not the amount the operator meant), nor a bool."""
     if isinstance(value, str):
-        text = value.strip().replace(",", "")
-        if not _AMOUNT_TEXT.match(value.strip()):
-            raise ValueError(f"must be a plain number such as 1,234.56, not {value.strip()!r}")
-        return Decimal(text)
-    return value
+        return _bounded(amount_from_text(value))
+    if isinstance(value, Decimal):
+        return _bounded(value)
+    if type(value) is int:
+        return _bounded(Decimal(value))
+    raise ValueError(f"must be given as text or Decimal, not {type(value).__name__}")
 
 
-# A command field holding an amount; its currency's precision is checked by the handler.
-DecimalAmount = Annotated[Decimal, BeforeValidator(_exact_decimal)]
+# A command field holding an amount; the handler checks it against its currency
+# (``Currency.check_amount``: precision and maximum).
+DecimalAmount = Annotated[Decimal, PlainValidator(_command_amount)]

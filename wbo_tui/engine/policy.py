@@ -13,3 +13,5 @@ class SecurityPolicy:
     """How long a locked account stays locked unless an administrator unlocks it."""
     password_min_length: int = 10
     """Shortest password accepted when one is set or changed."""
+    session_max_age_s: int = 12 * 3600
+    """A session's absolute lifetime: after it, the operator logs in again (a shift)."""

@@ -18,7 +18,7 @@ from sqlalchemy import (
     Text,
 )
 
-from .types import UtcDateTime
+from .types import Amount, UtcDateTime
 
 metadata = MetaData(
     naming_convention={
@@ -39,6 +39,9 @@ currencies = Table(
     Column("amount_precision", Integer, nullable=False),
     Column("rounding", String(20), nullable=False),
     Column("exchange_enabled", Boolean, nullable=False, default=False),
+    # The largest amount accepted in this currency (migration 0006); NULL: the default of
+    # its kind (money.default_max_amount).
+    Column("max_amount", Amount, nullable=True),
     CheckConstraint("kind IN ('fiat', 'crypto')", name="kind"),
     CheckConstraint("amount_precision BETWEEN 0 AND 18", name="amount_precision"),
 )
@@ -72,6 +75,25 @@ operators = Table(
     Column("password_changed_at", UtcDateTime, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("last_login_at", UtcDateTime, nullable=True),
+    # Set when an administrator creates the operator or resets its password: the first
+    # login must choose a new one, so no administrator acts with a password it knows.
+    Column("must_change_password", Boolean, nullable=False, default=False),
+)
+
+# Server-side sessions: login stores the SHA-256 of a random token, and every command
+# presents the token; the engine resolves it to an operator inside its transaction.
+operator_sessions = Table(
+    "operator_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("operator_id", Integer, ForeignKey("operators.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("locked_at", UtcDateTime, nullable=True),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Column("revoked_reason", String(32), nullable=True),
+    Index("ix_operator_sessions_operator", "operator_id", "revoked_at"),
 )
 
 operator_roles = Table(
@@ -120,6 +142,9 @@ audit_head = Table(
     Column("id", Integer, primary_key=True),
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
+    # The key the chain is kept under from the head back to its first keyed record (see
+    # ``audit``); NULL while the chain is unkeyed.
+    Column("key_id", String(16), nullable=True),
     CheckConstraint("id = 1", name="single_row"),
 )
 
@@ -137,6 +162,7 @@ audit_log = Table(
     Column("after", Text, nullable=True),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("key_id", String(16), nullable=True),  # NULL: plain SHA-256, written before a key existed
     Index("ix_audit_log_at", "at"),
     Index("ix_audit_log_operator_seq", "operator", "seq"),
     Index("ix_audit_log_action_seq", "action", "seq"),

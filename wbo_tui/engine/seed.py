@@ -11,25 +11,23 @@ from typing import Any
 
 from .admin import CreateOperator, CreateRole
 from .api import Engine
-from .uow import Actor
-
-SEED_ACTOR = Actor.system("seed")
+SEED_TOOL = "seed"
 
 
 async def seed(engine: Engine, data: dict[str, Any], *, data_dir: Path | None = None) -> None:
     """Create what ``data`` describes through the engine's own commands, so the seed itself
     is validated and audited.  ``data_dir`` replaces ``{data_dir}`` in gateway settings."""
     for role in data.get("roles", []):
-        await engine.execute(SEED_ACTOR, CreateRole(**role))
+        await engine.setup_execute(tool=SEED_TOOL, command=CreateRole(**role))
     for op in data.get("operators", []):
-        await engine.execute(SEED_ACTOR, CreateOperator(**op))
+        await engine.setup_execute(tool=SEED_TOOL, command=CreateOperator(**op))
     if data.get("settlement_channels"):
         await _seed_positions(engine, data, data_dir or Path.cwd())
     if data.get("subscriptions"):
         from .notify import CreateSubscription
 
         for sub in data["subscriptions"]:
-            await engine.execute(SEED_ACTOR, CreateSubscription(**sub))
+            await engine.setup_execute(tool=SEED_TOOL, command=CreateSubscription(**sub))
     if data.get("allocation_rules"):
         await _seed_allocation_rules(engine, data)
 
@@ -40,10 +38,10 @@ async def _seed_allocation_rules(engine: Engine, data: dict[str, Any]) -> None:
     from .positions import ListChannelAccounts
 
     accounts = {(a.currency, a.account_no): a.id
-                for a in await engine.query(SEED_ACTOR, ListChannelAccounts(channel=data["channel"]))}
+                for a in await engine.setup_query(tool=SEED_TOOL, query=ListChannelAccounts(channel=data["channel"]))}
     for rule in data["allocation_rules"]:
         fields = {k: v for k, v in rule.items() if k not in ("from", "to")}
-        await engine.execute(SEED_ACTOR, CreateAllocationRule(
+        await engine.setup_execute(tool=SEED_TOOL, command=CreateAllocationRule(
             **fields, from_account_id=accounts[(rule["from"]["currency"], rule["from"]["account_no"])],
             to_account_id=accounts[(rule["to"]["currency"], rule["to"]["account_no"])],
         ))
@@ -56,16 +54,16 @@ async def _seed_positions(engine: Engine, data: dict[str, Any], data_dir: Path) 
     stores: dict[str, Path] = {}
     for channel in data["settlement_channels"]:
         gateway = json.loads(json.dumps(channel["gateway"]).replace("{data_dir}", str(data_dir.resolve())))
-        await engine.execute(SEED_ACTOR, RegisterSettlementChannel(
+        await engine.setup_execute(tool=SEED_TOOL, command=RegisterSettlementChannel(
             code=channel["code"], name=channel["name"], gateway=gateway))
         if gateway.get("kind") == "simulated":
             stores[channel["code"]] = Path(gateway["store"])
     balances: dict[str, list[tuple[str, str, Decimal]]] = {}
     for acct in data.get("channel_accounts", []):
         fields = {k: acct[k] for k in ("channel", "currency_type", "currency", "account_no", "scenario")}
-        dto = await engine.execute(SEED_ACTOR, CreateChannelAccount(**fields, remarks=acct.get("remarks", "")))
+        dto = await engine.setup_execute(tool=SEED_TOOL, command=CreateChannelAccount(**fields, remarks=acct.get("remarks", "")))
         if "threshold_alert" in acct or "threshold_blocking" in acct:
-            await engine.execute(SEED_ACTOR, SetThresholds(
+            await engine.setup_execute(tool=SEED_TOOL, command=SetThresholds(
                 channel_account_id=dto.id, threshold_alert=acct.get("threshold_alert"),
                 threshold_blocking=acct.get("threshold_blocking")))
         if "upstream_available" in acct and acct["channel"] in stores:

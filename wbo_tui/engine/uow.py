@@ -25,17 +25,30 @@ from .clock import Clock, IdGenerator
 from .policy import SecurityPolicy
 from .db import WRITE_OPTION, writer_for
 from .sqlite_inline import InlineConnection
-from .errors import NotAuthenticated, PermissionDenied
+from .errors import NotAuthenticated, PasswordChangeRequired, PermissionDenied, SessionLocked
 from .prepared import Prepared
-from .schema import audit_head, operator_permissions, operator_roles, operators, role_permissions
+from .schema import (
+    audit_head,
+    operator_permissions,
+    operator_roles,
+    operator_sessions,
+    operators,
+    role_permissions,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who is acting.  ``operator_id`` None means the system itself (CLI setup, scheduler)."""
+    """Who is acting.  ``operator_id`` None means the system itself (setup tools, the
+    engine's scheduled work).  An operator acts through a session: ``session_hash`` is
+    the SHA-256 of its token, and ``operator_id``/``username`` are only what the caller
+    claims until ``UnitOfWork.require`` has resolved the token inside the transaction.
+    Only the engine makes actors: ``Engine.execute`` takes a ``SessionInfo``, never one
+    of these."""
 
     operator_id: int | None
     username: str
+    session_hash: str | None = None
 
     @classmethod
     def system(cls, name: str = "system") -> Actor:
@@ -50,6 +63,9 @@ class Services:
     ids: IdGenerator
     hasher: PasswordHasher
     policy: SecurityPolicy
+    audit_key: bytes | None = None
+    """The key that anchors the audit chain (never stored in the database); None when
+    the installation has none configured."""
 
 
 @dataclass(slots=True)
@@ -69,6 +85,12 @@ class UnitOfWork:
     process name).  If the process dies first, the work is found again by its state."""
 
     @property
+    def resolved(self) -> bool:
+        """Whether ``actor`` is known: the system, or an operator whose session this unit
+        has checked (before that, it is only what the caller claimed)."""
+        return self.actor.session_hash is None or self._permissions is not None
+
+    @property
     def ids(self) -> IdGenerator:
         return self.services.ids
 
@@ -81,20 +103,42 @@ class UnitOfWork:
                 await self._load_access(self.actor.operator_id)
         return self._permissions  # type: ignore[return-value]
 
-    async def require(self, permission: str | None, action: str | None = None) -> None:
-        """Refuse unless the acting operator is enabled and holds ``permission`` (None: any
-        operator).  Both are read once per unit, in one query, inside its transaction."""
+    async def require(self, permission: str | None, action: str | None = None, *,
+                      own_credentials: bool = False) -> None:
+        """Refuse unless the acting session is live, its operator enabled and holding
+        ``permission`` (None: any operator).  All of it is read once per unit, in one
+        query, inside its transaction.  ``own_credentials``: the unit deals with the
+        operator's own session or password (unlock, change password, log out), the one
+        thing a locked session or a pending forced password change allows."""
         if self.actor.operator_id is None:
-            return  # The system acts with full authority; only setup tools run as it.
+            return  # The system acts with full authority; only setup tools and scheduled work run as it.
         if self._permissions is None:
-            await self._load_access(self.actor.operator_id)
+            await self._load_access(own_credentials)
         if permission is not None and permission not in self._permissions:  # type: ignore[operator]
             raise PermissionDenied(permission, action)
 
-    async def _load_access(self, operator_id: int) -> None:
-        rows = await _ACCESS.rows(self.conn, {"operator_id": operator_id}, sqlite=self.sqlite)
-        if not rows or not rows[0].enabled:
+    async def _load_access(self, own_credentials: bool) -> None:
+        claimed = self.actor
+        if claimed.session_hash is None:
+            raise NotAuthenticated(NO_SESSION)
+        rows = await _ACCESS.rows(self.conn, {"token_hash": claimed.session_hash}, sqlite=self.sqlite)
+        if not rows:
+            raise NotAuthenticated(SESSION_ENDED)
+        row = rows[0]
+        if row.id != claimed.operator_id:
+            raise NotAuthenticated(SESSION_OF_ANOTHER)
+        if not row.enabled:  # before "ended": disabling ends the sessions, and says why
             raise NotAuthenticated(DISABLED)
+        if row.revoked_at is not None:
+            raise NotAuthenticated(SESSION_ENDED)
+        if row.expires_at <= self.now:
+            raise NotAuthenticated(SESSION_EXPIRED)
+        if row.locked_at is not None and not own_credentials:
+            raise SessionLocked(SESSION_LOCKED)
+        if row.must_change_password and not own_credentials:
+            raise PasswordChangeRequired(CHANGE_PASSWORD_FIRST)
+        # From here on the unit acts, and audits, as the operator the database names.
+        self.actor = Actor(row.id, row.username, claimed.session_hash)
         self._permissions = frozenset(r.permission for r in rows if r.permission is not None)
 
     def record(
@@ -112,34 +156,59 @@ class UnitOfWork:
                     after: str | None) -> None:
         """``record`` for a caller that already holds the canonical JSON (``audit.to_json``)
         of before and after (batch mode writes thousands)."""
+        if not self.resolved:
+            raise AssertionError("an operator's unit must resolve its session (require) before it audits")
         self._audit.append(audit.PendingRecord(self.now, self.actor.operator_id, self.actor.username, action,
                                                target_type, str(target_id), before, after))
 
     async def flush_audit(self) -> None:
         records, self._audit = self._audit, []
-        await audit.append(self.conn, records, sqlite=self.sqlite)
+        await audit.append(self.conn, records, sqlite=self.sqlite, key=self.services.audit_key)
 
 
 async def effective_permissions(conn: AsyncConnection, operator_id: int) -> frozenset[str]:
     """An operator's permissions, through their roles or granted directly."""
-    return frozenset(r.permission for r in await _ACCESS.rows(conn, {"operator_id": operator_id})
+    return frozenset(r.permission for r in await _PERMISSIONS.rows(conn, {"operator_id": operator_id})
                      if r.permission is not None)
 
 
 DISABLED = "Your operator account is disabled. Ask an administrator."
+NO_SESSION = "You are not logged in."
+SESSION_ENDED = "Your session has ended. Log in again."
+SESSION_EXPIRED = "Your session has expired. Log in again."
+SESSION_OF_ANOTHER = "This session belongs to another operator. Log in again."
+SESSION_LOCKED = "This console is locked. Enter your password to unlock it."
+CHANGE_PASSWORD_FIRST = "Your password was set by an administrator. Change it before anything else."
 
-# Whether the operator is enabled, with each permission granted (through a role or
-# directly) on its own row; one row with permission NULL when none is granted.
-_granted = union(
-    select(operator_roles.c.operator_id, role_permissions.c.permission)
-    .join(role_permissions, role_permissions.c.role_id == operator_roles.c.role_id)
-    .where(operator_roles.c.operator_id == bindparam("operator_id")),
-    select(operator_permissions.c.operator_id, operator_permissions.c.permission)
-    .where(operator_permissions.c.operator_id == bindparam("operator_id")),
-).subquery("granted")
+
+def _granted(operator_id: Any) -> Any:
+    """Each permission ``operator_id`` holds (through a role or directly), one per row."""
+    return union(
+        select(operator_roles.c.operator_id, role_permissions.c.permission)
+        .join(role_permissions, role_permissions.c.role_id == operator_roles.c.role_id)
+        .where(operator_roles.c.operator_id == operator_id),
+        select(operator_permissions.c.operator_id, operator_permissions.c.permission)
+        .where(operator_permissions.c.operator_id == operator_id),
+    ).subquery("granted")
+
+
+# The session behind a token with its operator, and each permission that operator holds
+# on its own row (one row with permission NULL when none is granted).
+_session_operator = (select(operator_sessions.c.operator_id)
+                     .where(operator_sessions.c.token_hash == bindparam("token_hash")).scalar_subquery())
+_session_granted = _granted(_session_operator)
 _ACCESS = Prepared(
-    select(operators.c.enabled, _granted.c.permission)
-    .outerjoin(_granted, _granted.c.operator_id == operators.c.id)
+    select(operators.c.id, operators.c.username, operators.c.enabled, operators.c.must_change_password,
+           operator_sessions.c.expires_at, operator_sessions.c.locked_at, operator_sessions.c.revoked_at,
+           _session_granted.c.permission)
+    .select_from(operator_sessions.join(operators, operators.c.id == operator_sessions.c.operator_id)
+                 .outerjoin(_session_granted, _session_granted.c.operator_id == operators.c.id))
+    .where(operator_sessions.c.token_hash == bindparam("token_hash"))
+)
+_operator_granted = _granted(bindparam("operator_id"))
+_PERMISSIONS = Prepared(
+    select(operators.c.enabled, _operator_granted.c.permission)
+    .outerjoin(_operator_granted, _operator_granted.c.operator_id == operators.c.id)
     .where(operators.c.id == bindparam("operator_id"))
 )
 

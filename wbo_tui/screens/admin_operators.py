@@ -32,14 +32,32 @@ def operator_status(op: OperatorDTO) -> str:
     return "enabled"
 
 
+def operator_roles(op: OperatorDTO) -> str:
+    """The roles an operator holds, and any change of them still waiting for approval."""
+    held = ", ".join(op.roles)
+    if op.pending_approval is None:
+        return held
+    return f"{held or 'none'} → {', '.join(op.pending_roles or ()) or 'none'} ({op.pending_approval})"
+
+
+def created_message(op: OperatorDTO) -> str:
+    text = f"Operator {op.username} created; they choose a new password at their first login."
+    if op.pending_approval is not None:
+        text += (f" Their roles ({', '.join(op.pending_roles or ())}) wait for another administrator's "
+                 f"approval as {op.pending_approval}.")
+    return text
+
+
 class OperatorsPane(TablePane):
     COLUMNS = ("Username", "Name", "Status", "Roles", "Direct grants", "Last login (UTC)")
     EMPTY = "No operators."
     HELP = (
         "Operators who can log in. n creates one; e and d enable and disable the selected "
         "operator (disabling asks for confirmation); u unlocks an account locked by failed "
-        "passwords; p sets a new password; o sets the operator's roles. Keys that do not "
-        "apply to the selected operator are dimmed."
+        "passwords; p sets a new password, which they must change at their next login; o sets "
+        "the operator's roles. Roles that give an operator new permissions wait for a second "
+        "administrator's approval (Admin › Changes): the Roles column shows such a change and "
+        "its ref. Keys that do not apply to the selected operator are dimmed."
     )
     BINDINGS = [
         Binding("n", "new", "New", id="operator-new", tooltip="Create an operator"),
@@ -70,7 +88,7 @@ class OperatorsPane(TablePane):
 
     def row_cells(self, op: OperatorDTO) -> Sequence[object]:
         last = f"{op.last_login_at:%Y-%m-%d %H:%M}" if op.last_login_at else "never"
-        return (op.username, op.display_name, operator_status(op), ", ".join(op.roles),
+        return (op.username, op.display_name, operator_status(op), operator_roles(op),
                 ", ".join(op.direct_permissions), last)
 
     def status_text(self, items: Sequence[Any]) -> str:
@@ -82,7 +100,11 @@ class OperatorsPane(TablePane):
         if op is not None:
             admin = " Administrator." if op.is_administrator else ""
             failures = f" {op.failed_logins} failed password(s) since the last success." if op.failed_logins else ""
-            text = f"{op.display_name} ({op.username}): {operator_status(op)}.{admin}{failures}"
+            change = " Must change the password at the next login." if op.must_change_password else ""
+            if op.pending_approval is not None:
+                change += (f" Roles {', '.join(op.pending_roles or ()) or 'none'} wait for approval "
+                           f"({op.pending_approval}).")
+            text = f"{op.display_name} ({op.username}): {operator_status(op)}.{admin}{failures}{change}"
         self.query_one(".pane-detail", Static).update(text)
 
     def applies(self, action: str, op: OperatorDTO | None) -> bool:
@@ -106,7 +128,7 @@ class OperatorsPane(TablePane):
     def _created(self, op: OperatorDTO | None) -> None:
         if op is not None:
             self.selected_key = op.username
-            self.app.notify(f"Operator {op.username} created.", markup=False)
+            self.app.notify(created_message(op), markup=False)
             self.load()
 
     def action_enable(self) -> None:

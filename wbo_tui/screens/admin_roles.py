@@ -20,8 +20,9 @@ class RolesPane(TablePane):
     EMPTY = "No roles."
     HELP = (
         "Roles grant permissions to every operator who has them. n creates a role; e edits "
-        "the selected role's permissions from the catalog. The line below the table lists "
-        "the selected role's permissions."
+        "the selected role's permissions from the catalog. Granting a role permissions waits "
+        "for a second administrator's approval (Admin › Changes); the Permissions column shows "
+        "such a change and its ref. The line below the table lists the selected role's permissions."
     )
     BINDINGS = [
         Binding("n", "new", "New role", id="role-new"),
@@ -41,7 +42,10 @@ class RolesPane(TablePane):
         return item.name
 
     def row_cells(self, role: RoleDTO) -> Sequence[object]:
-        return (role.name, role.description, len(role.permissions), role.member_count)
+        count = str(len(role.permissions))
+        if role.pending_approval is not None:
+            count += f" → {len(role.pending_permissions or ())} ({role.pending_approval})"
+        return (role.name, role.description, count, role.member_count)
 
     def status_text(self, items: Sequence[Any]) -> str:
         return f"{len(items)} roles."
@@ -50,6 +54,9 @@ class RolesPane(TablePane):
         text = ""
         if role is not None:
             text = f"{role.name}: " + (", ".join(role.permissions) or "no permissions")
+            if role.pending_approval is not None:
+                added = sorted(set(role.pending_permissions or ()) - set(role.permissions))
+                text += f". Waiting for approval ({role.pending_approval}): + {', '.join(added)}"
         self.query_one(".pane-detail", Static).update(text)
 
     def action_new(self) -> None:

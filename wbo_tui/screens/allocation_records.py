@@ -495,6 +495,13 @@ class TriggersPane(TablePane):
                 text.append(f"; event {t.event_id}")
             text.append(f". Outcome: {t.outcome.replace('_', ' ')}")
             text.append(f" → {t.allocation_order_no}\n" if t.allocation_order_no else "\n")
+            if t.outcome == "error":
+                # Not decided yet: the engine tries again after a back-off (allocations.triggers).
+                text.append(f"Could not be decided: {e.get('error')}\n", style="bold red")
+                text.append(f"Failed {e.get('failures')} time(s) in a row; next attempt after "
+                            f"{str(e.get('retry_at', ''))[:19].replace('T', ' ')} UTC.")
+                self.query_one("#explain-detail", Static).update(text)
+                return
             considered = e.get("considered") or []
             text.append("Rules considered:" if considered else "No rule serves this account and currency.\n")
             for c in considered:
@@ -512,12 +519,14 @@ class TriggersPane(TablePane):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         event_text = self.query_one("#explain-filter-event", Input).value.strip()
-        if event_text and not event_text.isdigit():
-            error = ValidationFailed("Event id", "must be a whole number")
+        order_no = self.query_one("#explain-filter-order", Input).value.strip().upper() or None
+        try:
+            # The query reads the id itself (ASCII digits, within range): int() here took any
+            # script's digits, and str.isdigit() passes "²", which int() then refuses.
+            self.query_filter = ExplainTriggers(order_no=order_no, event_id=event_text or None)
+        except ValidationFailed as error:
             self.app.notify(str(error), title="Filter not applied", severity="error", markup=False)
             return
-        order_no = self.query_one("#explain-filter-order", Input).value.strip().upper() or None
-        self.query_filter = ExplainTriggers(order_no=order_no, event_id=int(event_text) if event_text else None)
         self.load()
         self.focus_table()
 

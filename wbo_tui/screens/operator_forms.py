@@ -24,7 +24,12 @@ from .forms import FormScreen, confirmation_matches, labelled
 class CreateOperatorScreen(FormScreen[OperatorDTO]):
     FORM_TITLE = "New operator"
     SUBMIT_LABEL = "Create operator"
-    HELP = "Create an operator account with a first password and roles. The engine checks every field."
+    HELP = (
+        "Create an operator account with a first password and roles. The operator must choose a "
+        "new password at their first login. The account is created at once without roles; the "
+        "roles you pick wait for another administrator's approval (Admin › Changes). The engine "
+        "checks every field."
+    )
 
     def __init__(self, role_names: list[str]) -> None:
         super().__init__()
@@ -60,8 +65,9 @@ class ResetPasswordScreen(FormScreen[str]):
     def compose_fields(self) -> Iterable[Widget]:
         op = self._operator
         yield Static(
-            f"{op.display_name} ({op.username}) gets this password now; their failed-password count "
-            "and any lockout are cleared. Tell them the password through a separate channel.",
+            f"{op.display_name} ({op.username}) gets this password now and must change it at their "
+            "next login; their open sessions end, their failed-password count and any lockout are "
+            "cleared. Tell them the password through a separate channel.",
             classes="what-happens", markup=False,
         )
         yield from labelled("New password", Input(id="reset-password", password=True))
@@ -72,7 +78,7 @@ class ResetPasswordScreen(FormScreen[str]):
         confirmation_matches(password, self.value("#reset-password-confirm"))
         await engine.execute(session, build(ResetOperatorPassword, username=self._operator.username,
                                             new_password=password))
-        return f"New password set for {self._operator.username}."
+        return f"New password set for {self._operator.username}; they must change it at their next login."
 
 
 class SetRolesScreen(FormScreen[str]):
@@ -86,8 +92,12 @@ class SetRolesScreen(FormScreen[str]):
 
     def compose_fields(self) -> Iterable[Widget]:
         op = self._operator
-        yield Static(f"Roles of {op.display_name} ({op.username}); the list replaces their current roles.",
-                     classes="what-happens", markup=False)
+        yield Static(
+            f"Roles of {op.display_name} ({op.username}); the list replaces their current roles. Taking "
+            "roles away applies at once; a change that gives them any new permission waits for "
+            "another administrator's approval.",
+            classes="what-happens", markup=False,
+        )
         yield SelectionList[str](
             *(Selection(name, name, name in op.roles) for name in self._role_names), id="operator-roles",
         )
@@ -115,5 +125,8 @@ class SetRolesScreen(FormScreen[str]):
 
     async def perform(self, engine: Engine, session: SessionInfo) -> str:
         roles = sorted(self.query_one("#operator-roles", SelectionList).selected)
-        await engine.execute(session, build(SetOperatorRoles, username=self._operator.username, roles=roles))
-        return f"Roles of {self._operator.username}: {', '.join(roles) or 'none'}."
+        op = await engine.execute(session, build(SetOperatorRoles, username=self._operator.username, roles=roles))
+        if op.pending_approval is not None:
+            return (f"Roles of {op.username} ({', '.join(roles) or 'none'}) submitted for approval as "
+                    f"{op.pending_approval}; another administrator decides.")
+        return f"Roles of {op.username}: {', '.join(roles) or 'none'}."

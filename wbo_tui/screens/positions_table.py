@@ -177,7 +177,9 @@ class PositionsPane(TablePane):
             for key, item in zip(keys, items, strict=True):
                 self.items[key] = item
                 for column, value in zip(table.ordered_columns, self._cells(item, now, stale), strict=True):
-                    table.update_cell(key, column.key, value)
+                    # update_width: a column grows to a wider value (a new threshold, a larger
+                    # balance); without it the amount is cut to the old width ("999,999,99").
+                    table.update_cell(key, column.key, value, update_width=True)
         self.query_one(".pane-status", Static).update(self.status_text(items))
         self.show_detail(self.selected)
         self.refresh_bindings()

@@ -29,6 +29,8 @@ def catalog_list(selected: Iterable[str], *, id: str) -> SelectionList[str]:  # 
 class CreateRoleScreen(FormScreen[str]):
     FORM_TITLE = "New role"
     SUBMIT_LABEL = "Create role"
+    HELP = ("Create a role. It exists at once, without permissions; the permissions you pick wait "
+            "for another administrator's approval (Admin › Changes).")
 
     def compose_fields(self) -> Iterable[Widget]:
         yield from labelled("Name", Input(id="role-name"))
@@ -41,6 +43,9 @@ class CreateRoleScreen(FormScreen[str]):
             CreateRole, name=self.value("#role-name"), description=self.value("#role-description"),
             permissions=permissions,
         ))
+        if role.pending_approval is not None:
+            return (f"Role {role.name} created; its {len(role.pending_permissions or ())} permission(s) were "
+                    f"submitted for approval as {role.pending_approval}.")
         return f"Role {role.name} created with {len(role.permissions)} permission(s)."
 
 
@@ -55,7 +60,8 @@ class RolePermissionsScreen(FormScreen[str]):
     def compose_fields(self) -> Iterable[Widget]:
         yield Static(
             f"Permissions of role {self._role.name} ({self._role.member_count} member(s)). "
-            "Changes apply to every member at their next action.",
+            "Changes apply to every member at their next action. Taking permissions away applies at "
+            "once; granting any waits for another administrator's approval.",
             classes="what-happens", markup=False,
         )
         yield catalog_list(self._role.permissions, id="role-permissions")
@@ -81,5 +87,8 @@ class RolePermissionsScreen(FormScreen[str]):
 
     async def perform(self, engine: Engine, session: SessionInfo) -> str:
         permissions = sorted(self.query_one("#role-permissions", SelectionList).selected)
-        await engine.execute(session, build(SetRolePermissions, role=self._role.name, permissions=permissions))
-        return f"Role {self._role.name} now has {len(permissions)} permission(s)."
+        role = await engine.execute(session, build(SetRolePermissions, role=self._role.name, permissions=permissions))
+        if role.pending_approval is not None:
+            return (f"The permissions of role {role.name} were submitted for approval as {role.pending_approval}; "
+                    "another administrator decides.")
+        return f"Role {role.name} now has {len(permissions)} permission(s)."

@@ -7,6 +7,14 @@ keys are read once; allocations, trigger rows and audit records are written toge
 A round trip to the database costs far more than a decision, so this is what makes a
 burst of events (a bank's end-of-day deposit file) cheap.  Work-order rules still go
 through the approval path one by one (``approvals.submit``).
+
+An automatic allocation commits its amount out of the outgoing account when it is decided
+(it goes straight to ``processing``), so that is when it is checked against the account's
+last polled balance net of what is already committed out of it (``positions.reservations``):
+one statement per batch for the rules' outgoing accounts, then a running total as the
+batch's own decisions commit more.  One the account cannot cover is recorded as skipped,
+with the figures, and allocates nothing; a manual allocation is the way on once the account
+is funded (as the manual says of an automatic allocation that fails for want of funds).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from sqlalchemy import bindparam, func, select
 from ..audit import json_string, to_json
 from ..bulk import insert_many
 from ..currencies import load_currencies
+from ..positions.reservations import Funds, committed_out, load_funds
 from ..positions.tables import channel_accounts, positions
 from ..prepared import Prepared
 from ..uow import UnitOfWork
@@ -73,6 +82,7 @@ async def decide_events(uow: UnitOfWork, events: Sequence[Any], rules: list[Rule
         by_account.setdefault((rule.event_kind or "", rule.served_account_id), []).append(rule)
     unknown = Balance(None, None)
     choices = {} if choices is None else choices
+    funds = await _outgoing_funds(uow, rules, balances)
 
     decisions: list[Decision] = []
     for n, event in enumerate(events, 1):
@@ -93,15 +103,54 @@ async def decide_events(uow: UnitOfWork, events: Sequence[Any], rules: list[Rule
         decision = Decision(trigger, choice.considered, choice.chosen)
         rule = decision.chosen
         if rule is not None:
+            source = funds.get(rule.from_account_id)
             compute_amount(decision, money[rule.currency], balances.get(rule.from_account_id, unknown),
-                           balances.get(rule.to_account_id, unknown))
+                           balances.get(rule.to_account_id, unknown), source.committed if source else None)
+            _reserve(decision, source)
         decisions.append(decision)
-    await record_decisions(uow, decisions)
+    await record_decisions(uow, decisions, reserved=True)
     return decisions
 
 
-async def record_decisions(uow: UnitOfWork, decisions: list[Decision]) -> None:
-    """Write the allocations, trigger rows and audit records of ``decisions``."""
+async def _outgoing_funds(uow: UnitOfWork, rules: list[RuleDTO], balances: dict[int, Balance]) -> dict[int, Funds]:
+    """The outgoing accounts of the rules that allocate at once, with what is committed out
+    of them: one statement for the batch, and none when no such account was ever polled."""
+    polled = {r.from_account_id for r in rules if r.enabled and r.strategy == "automatic"
+              and r.audit_strategy != "work_order" and balances.get(r.from_account_id) is not None
+              and balances[r.from_account_id].available is not None}
+    if not polled:
+        return {}
+    committed = await committed_out(uow, polled)
+    return {a: Funds(a, balances[a].available, balances[a].threshold_blocking, committed[a]) for a in polled}
+
+
+def _reserve(decision: Decision, source: Funds | None) -> None:
+    """Commit an allocating decision's amount out of its outgoing account, or turn it into
+    a skip that says why the account cannot cover it.  Work orders are checked when they
+    are approved; an account never polled is left to the channel's own funds check."""
+    rule = decision.chosen
+    if rule is None or decision.amount is None or rule.audit_strategy == "work_order":
+        return
+    if source is None or source.available is None:
+        return
+    if source.covers(decision.amount):
+        source.take(decision.amount)
+        return
+    decision.amount_reason = (
+        f"{decision.amount_reason}, but the outgoing account cannot cover it: {source.shortfall(decision.amount)}; "
+        "a manual allocation is needed once it is funded")
+    decision.amount = None
+
+
+async def record_decisions(uow: UnitOfWork, decisions: list[Decision], *, reserved: bool = False) -> None:
+    """Write the allocations, trigger rows and audit records of ``decisions``.
+    ``reserved``: their amounts were already checked and committed against the outgoing
+    accounts (``decide_events``); otherwise that happens here, first."""
+    if not reserved:
+        sources = {d.chosen.from_account_id for d in decisions if d.chosen is not None and d.amount is not None}
+        funds = await load_funds(uow, sources) if sources else {}
+        for d in decisions:
+            _reserve(d, funds.get(d.chosen.from_account_id) if d.chosen is not None else None)
     money: dict[str, Any] | None = None  # only a work order's summary needs the formats
     rows: list[tuple[Any, ...]] = []  # in the order of _ALLOCATION_COLUMNS
     order_of: dict[str, str] = {}  # trigger key -> order number

@@ -123,9 +123,13 @@ def choose(rules: list[RuleDTO], trigger: Trigger) -> Decision:
     return decision
 
 
-def compute_amount(decision: Decision, currency: Currency, source: Balance, target: Balance) -> None:
+def compute_amount(decision: Decision, currency: Currency, source: Balance, target: Balance,
+                   committed: Decimal | None = None) -> None:
     """Set the chosen rule's amount (rounded down to the currency's precision: never move
-    more than the rule asks) or say why there is nothing to move."""
+    more than the rule asks) or say why there is nothing to move.  ``committed``: what is
+    already committed out of the outgoing account and not yet settled; a sweep moves only
+    the surplus above it (whether the outgoing account covers the amount is checked when
+    the decision is recorded, ``batch.record_decisions``)."""
     rule, trigger = decision.chosen, decision.trigger
     assert rule is not None
     raw: Decimal | None
@@ -143,6 +147,9 @@ def compute_amount(decision: Decision, currency: Currency, source: Balance, targ
             return
         raw = source.available - rule.amount  # type: ignore[operator]
         why = f"outgoing available {source.available} − retained {rule.amount}"
+        if committed:
+            raw -= committed
+            why += f" − committed and not yet settled {committed}"
     elif trigger.event_kind == "position.below_blocking":
         if target.available is None or target.threshold_blocking is None:
             decision.amount_reason = "no shortfall can be computed: balance or blocking threshold missing"

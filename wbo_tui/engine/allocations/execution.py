@@ -12,19 +12,28 @@ Outcomes: SUCCEEDED → ``succeeded``; FAILED → ``failed`` with the channel's 
 operator may retry: a new attempt with a new key, since a failed key moved no money);
 PENDING → stays ``processing`` and is asked again later; an answer lost in transit →
 ``unknown``, resolved by asking the channel, never by submitting blindly.
+
+A step that gets no usable answer (the channel unreachable, a lost or garbled answer, or
+any unexpected error, such as a simulated bank whose store cannot be opened) writes why
+into the allocation's failure reason, shown in Allocations → Records, and pushes its
+``claim_until`` out by a doubling back-off (``step_failures`` counts them).  The claim's
+holder stays recorded, so the next step asks the channel about the key before any
+resubmission.  ``drive_due`` runs each allocation through ``passes.PassRun``: one that
+fails never stops the others.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
 
-from ..errors import WboError
+from ..passes import Backoff, ItemFailure, PassRun
 from ..positions.tables import channel_accounts, settlement_channels
 from ..prepared import Prepared
 from ..upstream.gateway import IdempotencyConflict, TransferRequest, TransferState, UpstreamError, UpstreamUnavailable
@@ -35,6 +44,9 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=30)  # a claim outlives any one gateway call (their time limits are shorter)
 RECHECK = timedelta(seconds=5)  # how soon a PENDING or unanswered transfer is asked about again
+# Consecutive steps without a usable answer wait RECHECK, then twice as long each time, up
+# to this many RECHECKs (15 minutes at 5 s): a channel that stays broken is not hammered.
+BACKOFF_CAP_RECHECKS = 180
 SYSTEM = Actor.system("allocation-engine")
 
 
@@ -119,36 +131,82 @@ def _drive_select() -> Any:
     )
 
 
+def backoff() -> Backoff:
+    """The wait after consecutive steps without a usable answer (read when needed: the
+    tests compress RECHECK)."""
+    return Backoff.doubling(RECHECK, RECHECK * BACKOFF_CAP_RECHECKS)
+
+
+def _retry_note(reason: str, failures: int, retry_at: datetime) -> str:
+    """The failure reason with when the next step comes, cut to the column (300)."""
+    note = f" Next attempt after {retry_at:%Y-%m-%d %H:%M:%S} UTC"
+    note += f" ({failures} failed in a row)." if failures > 1 else "."
+    return reason[:300 - len(note)] + note
+
+
+def _mine(row: Any, holder: str) -> Any:
+    return and_(allocations.c.id == row.id, allocations.c.claimed_by == holder, allocations.c.attempt == row.attempt)
+
+
 async def _settle(engine: Any, row: Any, holder: str, state: TransferState | None, reason: str | None,
                   transfer_ref: str | None) -> str:
-    """Record what the channel said (only while we hold the claim for this attempt)."""
+    """Record what the channel said (only while we hold the claim for this attempt).
+    ``state`` None: no usable answer (``reason`` says why); tried again after a back-off."""
     async with write_unit(engine.db, SYSTEM, engine.services) as uow:
-        mine = and_(allocations.c.id == row.id, allocations.c.claimed_by == holder,
-                    allocations.c.attempt == row.attempt)
-        owned = (await uow.conn.execute(select(allocations.c.status).where(mine))).first()
+        mine = _mine(row, holder)
+        owned = (await uow.conn.execute(select(allocations.c.status, allocations.c.step_failures).where(mine))).first()
         if owned is None:
             return "lost-claim"
         ref = {"transfer_ref": transfer_ref} if transfer_ref else {}
         if state is TransferState.SUCCEEDED:
             await set_status(uow, row.id, expect=(owned.status,), status="succeeded", claimed_by=None,
-                             claim_until=None, **ref)
+                             claim_until=None, step_failures=0, **ref)
             return "succeeded"
         if state is TransferState.FAILED:
             await set_status(uow, row.id, expect=(owned.status,), status="failed",
                              reason=(reason or "The channel refused the transfer.")[:300], claimed_by=None,
-                             claim_until=None, **ref)
+                             claim_until=None, step_failures=0, **ref)
             return "failed"
         if state is TransferState.UNKNOWN:
+            # The answer was lost: a failed step, so repeated losses back off.
+            failures = owned.step_failures + 1
+            retry_at = backoff().next_attempt(uow.now, failures)
+            reason = reason or "The channel's answer was lost; its status will be queried."
             await set_status(uow, row.id, expect=(owned.status,), status="unknown",
-                             reason=(reason or "The channel's answer was lost; its status will be queried.")[:300],
-                             claim_until=uow.now + RECHECK, **ref)
+                             reason=_retry_note(reason, failures, retry_at), claim_until=retry_at,
+                             step_failures=failures, **ref)
             return "unknown"
-        # PENDING, or the channel was certainly not reached: keep the claim's holder (the
-        # attempt may be at the channel) and look again after RECHECK.
+        # PENDING, or no usable answer: keep the claim's holder (the attempt may be at the
+        # channel) and look again later: after RECHECK for an answer, after the back-off
+        # for a failure.
+        if state is TransferState.PENDING:
+            failures, retry_at = 0, uow.now + RECHECK
+        else:
+            failures = owned.step_failures + 1
+            retry_at = backoff().next_attempt(uow.now, failures)
+            reason = _retry_note(reason or "The channel gave no usable answer.", failures, retry_at)
         await uow.conn.execute(update(allocations).where(mine).values(
-            claim_until=uow.now + RECHECK, failure_reason=reason[:300] if reason else None, updated_at=uow.now, **ref,
+            claim_until=retry_at, failure_reason=reason[:300] if reason else None, step_failures=failures,
+            updated_at=uow.now, **ref,
         ))
-        return "pending"
+        return "pending" if state is TransferState.PENDING else "retrying"
+
+
+async def _record_failure(engine: Any, allocation_id: int, holder: str, failure: ItemFailure) -> None:
+    """A step that raised: its reason and the back-off, on the allocation if this process
+    holds its claim (a failure before claiming leaves nothing of ours to mark)."""
+    async with write_unit(engine.db, SYSTEM, engine.services) as uow:
+        mine = and_(allocations.c.id == allocation_id, allocations.c.claimed_by == holder,
+                    allocations.c.status.in_(("processing", "unknown")))
+        owned = (await uow.conn.execute(select(allocations.c.step_failures).where(mine))).first()
+        if owned is None:
+            return
+        failures = owned.step_failures + 1
+        retry_at = backoff().next_attempt(uow.now, failures)
+        await uow.conn.execute(update(allocations).where(mine).values(
+            claim_until=retry_at, failure_reason=_retry_note(failure.error, failures, retry_at),
+            step_failures=failures, updated_at=uow.now,
+        ))
 
 
 async def drive(engine: Any, allocation_id: int, holder: str) -> str:
@@ -188,13 +246,16 @@ async def due_allocations(engine: Any, limit: int = 200) -> list[int]:
         return [r.id for r in rows]
 
 
-async def drive_due(engine: Any, holder: str) -> dict[str, int]:
+async def drive_due(engine: Any, holder: str, run: PassRun | None = None) -> dict[str, int]:
+    """Take every due allocation one step; returns how many ended how.  An allocation whose
+    step raises is marked with the error and backed off (``error``); the rest go on."""
     counts: dict[str, int] = {}
+    run = run or PassRun("allocation transfers")
     for allocation_id in await due_allocations(engine):
-        try:
-            outcome = await drive(engine, allocation_id, holder)
-        except WboError:
-            log.exception("Allocation %s could not be driven", allocation_id)
-            outcome = "error"
-        counts[outcome] = counts.get(outcome, 0) + 1
+        outcome = await run.item(
+            f"allocation {allocation_id}", functools.partial(drive, engine, allocation_id, holder),
+            record=functools.partial(_record_failure, engine, allocation_id, holder),
+        )
+        key = "error" if isinstance(outcome, ItemFailure) else outcome
+        counts[key] = counts.get(key, 0) + 1
     return counts

@@ -4,6 +4,12 @@ A manual allocation is written ``pending_approval`` with an approval item; a che
 approval moves it to ``processing`` in the approval's transaction and the transfer is
 submitted right after that commit (``uow.after_commit``), so the checker sees the outcome.
 A rejection fails it for good (``rejected``): a new application must be submitted.
+
+Approving an allocation (a manual one, or an automatic rule's work order) and retrying a
+failed one commit its amount out of the outgoing account: both are refused when that
+account's last polled balance, net of what is already committed out of it and not yet
+settled, does not cover it above the blocking threshold (``positions.reservations``), in
+the same transaction that moves it to ``processing``.
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ from ..commands import Command, Query, handles
 from ..dto import DTO, ApprovalDTO
 from ..errors import Conflict, ValidationFailed
 from ..money import DecimalAmount
+from ..positions.reservations import require_outgoing_funds
 from ..positions.tables import positions
 from ..uow import UnitOfWork
+from ..whole_numbers import Id
 from .execution import drive, insert_allocation, new_order_no, set_status
 from .records import AllocationDTO, get_allocation
 from .rules import validate_transfer
@@ -35,8 +43,8 @@ INQUIRY = "atm.company_fund_allocation_inquiry"
 class CreateManualAllocation(Command):
     permission = OPERATION
     action = "create manual fund allocations"
-    from_account_id: int
-    to_account_id: int
+    from_account_id: Id
+    to_account_id: Id
     currency: str
     amount: DecimalAmount
     remarks: str = Field(max_length=300)
@@ -76,8 +84,8 @@ class BalancePreview(Query):
 
     permission = INQUIRY
     action = "view company fund allocations"
-    from_account_id: int
-    to_account_id: int
+    from_account_id: Id
+    to_account_id: Id
     amount: DecimalAmount | None = None
 
 
@@ -131,6 +139,14 @@ async def submit_for_approval(uow: UnitOfWork, order_no: str, summary: str) -> A
     return await approvals.submit(uow, "fund_allocation", AllocationToApprove(order_no=order_no), summary)
 
 
+async def _authorize(uow: UnitOfWork, cmd: AllocationToApprove) -> None:
+    """Refuse the approval when the outgoing account cannot cover the allocation on top of
+    what is already committed out of it (``_execute`` then makes it one more commitment)."""
+    row = (await uow.conn.execute(select(allocations.c.from_account_id, allocations.c.currency, allocations.c.amount)
+                                  .where(allocations.c.order_no == cmd.order_no))).one()
+    await require_outgoing_funds(uow, row.from_account_id, row.currency, row.amount)
+
+
 async def _execute(uow: UnitOfWork, cmd: AllocationToApprove, item: ApprovalDTO) -> dict[str, Any]:
     row = (await uow.conn.execute(select(allocations.c.id).where(allocations.c.order_no == cmd.order_no))).one()
     if not await set_status(uow, row.id, expect=("pending_approval",), status="processing",
@@ -149,7 +165,7 @@ async def _reject(uow: UnitOfWork, cmd: AllocationToApprove, item: ApprovalDTO) 
 
 approvals.register_kind(ApprovalKind(
     name="fund_allocation", label="Fund allocation", payload=AllocationToApprove, approval_permission=APPROVAL,
-    execute=_execute, on_reject=_reject,
+    execute=_execute, authorize=_authorize, on_reject=_reject,
 ))
 
 
@@ -158,6 +174,8 @@ async def retry_allocation(uow: UnitOfWork, cmd: RetryAllocation) -> AllocationD
     current = await get_allocation(uow, allocations.c.order_no == cmd.order_no)
     if current.status != "failed":
         raise Conflict(f"Only a failed allocation can be retried; {current.order_no} is {current.status.replace('_', ' ')}.")
+    # A failed attempt moved no money and stopped counting; the retry commits it again.
+    await require_outgoing_funds(uow, current.from_account_id, current.currency, current.amount)
     attempt = current.attempt + 1
     if not await set_status(uow, current.id, expect=("failed",), status="processing", attempt=attempt,
                             attempt_key=f"{current.order_no}.{attempt}", claimed_by=None, claim_until=None):

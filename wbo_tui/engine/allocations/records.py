@@ -8,7 +8,7 @@ import io
 import json
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 from sqlalchemy import select
@@ -19,6 +19,7 @@ from ..errors import NotFound
 from ..positions.tables import channel_accounts
 from ..schema import currencies
 from ..uow import UnitOfWork
+from ..whole_numbers import Id, PageSize, WholeNumber
 from .tables import allocation_rules, allocation_triggers, allocations
 
 INQUIRY = "atm.company_fund_allocation_inquiry"
@@ -61,13 +62,13 @@ class ListAllocations(Query):
     status: Status | None = None
     origin: Literal["automatic", "manual"] | None = None
     currency: str | None = None
-    account_id: int | None = None
-    rule_id: int | None = None
+    account_id: Id | None = None
+    rule_id: Id | None = None
     order_no: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
-    before_id: int | None = None
-    page_size: int = Field(default=50, ge=1, le=1000)
+    before_id: Id | None = None
+    page_size: PageSize = 50
 
 
 class AllocationPage(DTO):
@@ -81,7 +82,7 @@ class ExportAllocations(Query):
     permission = INQUIRY
     action = "export company fund allocations"
     filters: ListAllocations = Field(default_factory=ListAllocations)
-    limit: int = Field(default=100_000, ge=1, le=1_000_000)
+    limit: Annotated[int, WholeNumber(1, 1_000_000)] = 100_000
 
 
 class GetAllocation(Query):
@@ -109,9 +110,9 @@ class ExplainTriggers(Query):
     permission = INQUIRY
     action = "view company fund allocations"
     order_no: str | None = None
-    event_id: int | None = None
-    rule_id: int | None = None
-    limit: int = Field(default=50, ge=1, le=500)
+    event_id: Id | None = None
+    rule_id: Id | None = None
+    limit: Annotated[int, WholeNumber(1, 500)] = 50
 
 
 _src = channel_accounts.alias("src")

@@ -28,6 +28,7 @@ from ..positions.tables import SCENARIOS, channel_accounts
 from ..prepared import Prepared
 from ..schema import currencies
 from ..uow import UnitOfWork
+from ..whole_numbers import Id, Version, WholeNumber
 from .calendar import hkex
 from .schedule import WEEKDAYS, Schedule
 from .tables import allocation_rules, allocations
@@ -54,7 +55,8 @@ AMOUNT_LABELS = {
     "fixed": "Fixed amount", "top_up": "Top up incoming to target", "sweep": "Sweep outgoing above retained",
     "event_amount": "The triggering event's amount",
 }
-_TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# ASCII digits only: ``\d`` would take any script's digits (Arabic-Indic, full-width).
+_TIME_RE = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")  # used with fullmatch
 
 # Field names as the operator sees them, in form order (diffs and errors use these).
 LABELS = {
@@ -81,7 +83,7 @@ def _hk_time(value: str | None) -> str | None:
     value = value.strip()
     if len(value) == 4 and value[1] == ":":
         value = "0" + value
-    if not _TIME_RE.match(value):
+    if not _TIME_RE.fullmatch(value):
         raise ValueError("must be HH:MM, 00:00 to 23:59 (Hong Kong time)")
     return value
 
@@ -143,8 +145,8 @@ class RuleFields(Command):
     action = ""
     name: str = Field(min_length=1, max_length=80)
     allocation_type: Literal["settlement_transfer"] = "settlement_transfer"
-    from_account_id: int
-    to_account_id: int
+    from_account_id: Id
+    to_account_id: Id
     currency: str
     scenario: str
     trigger_kind: Literal["schedule", "event"]
@@ -156,7 +158,7 @@ class RuleFields(Command):
     amount: DecimalAmount | None = None
     strategy: Literal["automatic", "manual"] = "automatic"
     audit_strategy: Literal["none", "work_order"] = "none"
-    priority: int = Field(default=100, ge=1, le=999)
+    priority: Annotated[int, WholeNumber(1, 999)] = 100
     enabled: bool = True
 
     @field_validator("name")
@@ -182,7 +184,7 @@ class RuleFields(Command):
 
 class CreateAllocationRule(RuleFields):
     action = "create fund allocation rules"
-    copied_from: int | None = None
+    copied_from: Id | None = None
     """Set by Copy: the rule whose parameters the operator started from (audited)."""
 
 
@@ -191,8 +193,8 @@ class EditAllocationRule(RuleFields):
     edit made meanwhile by someone else is refused, never overwritten."""
 
     action = "edit fund allocation rules"
-    rule_id: int
-    expected_version: int
+    rule_id: Id
+    expected_version: Version
 
 
 class RuleChange(DTO):
@@ -223,7 +225,7 @@ class ListAllocationRules(Query):
 class GetAllocationRule(Query):
     permission = INQUIRY
     action = "view fund allocation rules"
-    rule_id: int
+    rule_id: Id
 
 
 class PreviewSchedule(Query):
@@ -234,7 +236,7 @@ class PreviewSchedule(Query):
     schedule_kind: Literal["daily", "hk_trading_day", "weekly"]
     schedule_days: Weekdays = ()
     schedule_time: HkTime
-    runs: int = Field(default=10, ge=1, le=60)
+    runs: Annotated[int, WholeNumber(1, 60)] = 10
 
 
 class ScheduleDayDTO(DTO):
@@ -320,7 +322,7 @@ async def get_rule(uow: UnitOfWork, rule_id: int) -> RuleDTO:
 # both accounts hold, so that is the currency the transfer needs).
 _TWO_ACCOUNTS = Prepared(
     select(channel_accounts, currencies.c.name.label("currency_name"), currencies.c.kind.label("currency_kind"),
-           currencies.c.amount_precision, currencies.c.rounding)
+           currencies.c.amount_precision, currencies.c.rounding, currencies.c.max_amount)
     .join(currencies, currencies.c.code == channel_accounts.c.currency)
     .where(channel_accounts.c.id.in_([bindparam("from_id"), bindparam("to_id")]))
 )
@@ -347,7 +349,7 @@ async def validate_transfer(uow: UnitOfWork, from_id: int, to_id: int,
             "Incoming account", f"is on {target.channel}; a transfer stays within one settlement channel ({source.channel})"
         )
     currency = Currency(source.currency, source.currency_name, source.currency_kind, source.amount_precision,
-                        source.rounding)
+                        source.rounding, source.max_amount)
     return source, target, currency
 
 

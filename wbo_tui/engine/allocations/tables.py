@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from ..schema import metadata
@@ -88,7 +89,11 @@ allocations = Table(
     Column("attempt_key", String(128), nullable=False, unique=True),
     Column("transfer_ref", String(80), nullable=True),
     Column("claimed_by", String(80), nullable=True),
-    Column("claim_until", UtcDateTime, nullable=True),
+    Column("claim_until", UtcDateTime, nullable=True),  # nobody drives it before then (lease or back-off)
+    # Consecutive steps of the current attempt that got no usable answer (the channel
+    # unreachable, a lost or garbled answer, an internal error): drives the back-off of
+    # ``claim_until``; any answer resets it (migration 0007_pass_errors).
+    Column("step_failures", Integer, nullable=False, server_default=text("0")),
     Column("approval_id", Integer, ForeignKey("approvals.id"), nullable=True),
     Column("maker", String(64), nullable=False),
     Column("checker", String(64), nullable=True),
@@ -101,6 +106,8 @@ allocations = Table(
     ),
     Index("ix_allocations_status", "status", "id"),
     Index("ix_allocations_created", "created_at", "id"),
+    # What is committed out of an account (positions.reservations; migration 0009).
+    Index("ix_allocations_outflow", "from_account_id", "status", "updated_at"),
 )
 
 # One row per trigger that was decided (an event, or a schedule fire time for one
@@ -115,10 +122,15 @@ allocation_triggers = Table(
     Column("event_id", Integer, ForeignKey("domain_events.id"), nullable=True),
     Column("fire_at", UtcDateTime, nullable=True),
     Column("decided_at", UtcDateTime, nullable=False),
-    Column("outcome", String(16), nullable=False),  # allocated | skipped | no_rule | missed
+    Column("outcome", String(16), nullable=False),  # allocated | skipped | no_rule | missed | error
     Column("allocation_id", Integer, ForeignKey("allocations.id"), nullable=True),
     Column("explanation", Text, nullable=False),  # JSON
+    # Outcome "error" (migration 0007_pass_errors): deciding failed ``failures`` times in
+    # a row; the pass tries again from ``retry_at`` (NULL on every decided row).
+    Column("failures", Integer, nullable=False, server_default=text("0")),
+    Column("retry_at", UtcDateTime, nullable=True),
     Index("ix_allocation_triggers_event", "event_id"),
+    Index("ix_allocation_triggers_retry", "retry_at"),
 )
 
 # How far the event consumer has read domain_events (one row).

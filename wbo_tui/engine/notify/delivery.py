@@ -28,6 +28,7 @@ Every state change is audited as the system actor ``delivery``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, or_, select, update
 
 from ..clock import Seconds
+from ..passes import Backoff, PassRun
 from ..uow import Actor, read_unit, write_unit
 from .channels import DeliveryError, OutgoingMessage, Senders
 from .dto import DeliveryReport
@@ -52,23 +54,16 @@ ERROR_MAX = 500
 
 
 @dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Backoff after the 1st, 2nd, … failed attempt; ``cap_s`` beyond the list."""
+class RetryPolicy(Backoff):
+    """The scheduled passes' back-off (``passes.Backoff``: after the 1st, 2nd, … failed
+    attempt; ``cap_s`` beyond the list), and after ``max_attempts`` a delivery is FAILED."""
 
-    backoff_s: tuple[int, ...] = (30, 120, 600, 1800)
-    cap_s: int = 3600
     max_attempts: int = 8
 
     def __post_init__(self) -> None:
+        Backoff.__post_init__(self)
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-
-    def delay_after(self, attempts: int) -> timedelta:
-        """How long to wait after ``attempts`` failed attempts (1-based)."""
-        assert attempts >= 1, attempts
-        index = attempts - 1
-        seconds = self.backoff_s[index] if index < len(self.backoff_s) else self.cap_s
-        return timedelta(seconds=min(seconds, self.cap_s))
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +209,9 @@ async def deliver_due(
         error = await send_claimed(senders, claim)
         return await record_outcome(engine, claim, error, at=now or engine.clock.now(), policy=policy)
 
-    outcomes = await asyncio.gather(*(one(c) for c in claims))
+    # A delivery whose result cannot be recorded (the database failed under it) keeps its
+    # claim until ``claim_ttl_s``, then is sent again: the others are recorded regardless.
+    run = PassRun("alert delivery")
+    outcomes = await asyncio.gather(*(run.item(f"delivery {c.message.ref}", functools.partial(one, c)) for c in claims))
     counts = {name: outcomes.count(name) for name in ("sent", "retry_scheduled", "failed", "claims_lost")}
     return DeliveryReport(claimed=len(claims), **counts)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
 from sqlalchemy import case, func, select, update
 
 from ..commands import Command, Query, handles
 from ..errors import Conflict, NotFound
 from ..schema import operators
 from ..uow import UnitOfWork
+from ..whole_numbers import Id, PageSize
 from .dto import DeliveryDTO, NotificationDTO
 from .subscriptions import INQUIRY, OPERATION
 from .tables import deliveries, inbox_messages, notifications
@@ -26,9 +26,9 @@ class ListDeliveries(Query):
     action = "view notification deliveries"
     status: DeliveryStatus | None = None
     topic: str | None = None
-    notification_id: int | None = None
-    before_id: int | None = None
-    limit: int = Field(default=100, ge=1, le=1000)
+    notification_id: Id | None = None
+    before_id: Id | None = None
+    limit: PageSize = 100
 
 
 class RetryDelivery(Command):
@@ -36,7 +36,7 @@ class RetryDelivery(Command):
 
     permission = OPERATION
     action = "retry notification deliveries"
-    delivery_id: int
+    delivery_id: Id
 
 
 class ListNotifications(Query):
@@ -45,8 +45,8 @@ class ListNotifications(Query):
     permission = INQUIRY
     action = "view notifications"
     topic: str | None = None
-    before_id: int | None = None
-    limit: int = Field(default=100, ge=1, le=1000)
+    before_id: Id | None = None
+    limit: PageSize = 100
 
 
 def _delivery_select() -> Any:

@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from ..commands import Command, Query, handles
 from ..errors import NotAuthenticated, NotFound
 from ..uow import UnitOfWork
+from ..whole_numbers import Id, PageSize
 from .dto import InboxMessageDTO
 from .tables import inbox_messages, notifications
 
@@ -19,8 +20,8 @@ class ListInbox(Query):
     permission = None
     action = "read your inbox"
     unread_only: bool = False
-    before_id: int | None = None
-    limit: int = Field(default=100, ge=1, le=1000)
+    before_id: Id | None = None
+    limit: PageSize = 100
 
 
 class MarkInboxRead(Command):
@@ -29,7 +30,7 @@ class MarkInboxRead(Command):
 
     permission = None
     action = "mark inbox messages read"
-    message_ids: list[int] = Field(min_length=1, max_length=1000)
+    message_ids: list[Id] = Field(min_length=1, max_length=1000)
 
 
 class UnreadCount(Query):

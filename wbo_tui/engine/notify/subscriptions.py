@@ -21,6 +21,7 @@ from ..commands import Command, Query, handles
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..schema import operators, roles
 from ..uow import UnitOfWork
+from ..whole_numbers import Id
 from . import topics
 from .dto import SubscriptionDTO
 from .tables import CHANNELS, deliveries, message_subscriptions
@@ -122,7 +123,7 @@ class DeleteSubscription(Command):
 
     permission = OPERATION
     action = "remove message subscriptions"
-    subscription_id: int
+    subscription_id: Id
 
 
 class SetSubscriptionEnabled(Command):
@@ -130,7 +131,7 @@ class SetSubscriptionEnabled(Command):
 
     permission = OPERATION
     action = "enable or disable message subscriptions"
-    subscription_id: int
+    subscription_id: Id
     enabled: bool
 
 

@@ -25,8 +25,10 @@ from .withdrawals import (
     InsufficientChannelBalance,
     ListWithdrawals,
     MarkWithdrawalFailed,
+    MarkWithdrawalSuccessful,
     SubmitWithdrawal,
     WithdrawalDTO,
 )
+from .reservations import InsufficientOutgoingBalance
 
 __all__ = [name for name in dir() if not name.startswith("_")]

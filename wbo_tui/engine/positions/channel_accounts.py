@@ -15,6 +15,7 @@ from ..currencies import load_currency
 from ..dto import DTO
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..uow import UnitOfWork
+from ..whole_numbers import Id, Version
 from .tables import SCENARIOS, channel_accounts, positions, settlement_channels, withdrawals
 
 OPERATION = "atm.settle_chnl_bank_acct_operation"
@@ -104,8 +105,8 @@ class UpdateChannelAccount(_AccountFields):
     operator edited: a concurrent edit by someone else is refused, never overwritten."""
 
     action = "edit settlement channel accounts"
-    account_id: int
-    expected_version: int
+    account_id: Id
+    expected_version: Version
 
 
 class ListSettlementChannels(Query):
@@ -126,7 +127,7 @@ class ChannelAccountUsage(Query):
 
     permission = INQUIRY
     action = "view settlement channel accounts"
-    account_id: int
+    account_id: Id
 
 
 def _dto(row: Any) -> ChannelAccountDTO:

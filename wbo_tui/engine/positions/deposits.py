@@ -14,6 +14,7 @@ from ..dto import DTO
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..money import DecimalAmount
 from ..uow import UnitOfWork
+from ..whole_numbers import Id, PageSize
 from . import events
 from .tables import channel_accounts, deposits
 
@@ -39,7 +40,7 @@ class RecordDeposit(Command):
     permission = OPERATION
     action = "record deposits"
     client_id: str = Field(min_length=1, max_length=40)
-    channel_account_id: int
+    channel_account_id: Id
     amount: DecimalAmount
 
 
@@ -53,7 +54,7 @@ class ListDeposits(Query):
     permission = INQUIRY
     action = "view deposit records"
     status: str | None = None
-    limit: int = Field(default=200, ge=1, le=1000)
+    limit: PageSize = 200
 
 
 def _select() -> Any:

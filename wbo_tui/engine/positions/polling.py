@@ -10,11 +10,19 @@ Network calls happen outside any transaction; the balances are then written, thr
 evaluated and alerts raised in one write transaction.  That transaction yields to the
 event loop between slices of accounts (the console shares the loop): still one
 transaction, so the level changes and alerts commit with the balances they are based on.
+
+Each channel is asked on its own (``passes.PassRun``): a channel that fails in any way,
+foreseen or not (a simulated bank whose store cannot be opened, a garbled answer), marks
+its accounts FAILED with the reason, shown on the positions table, and the other channels'
+balances are recorded as usual.  A channel that keeps failing is asked less often: each
+scheduled poll skips it until its ``poll_retry_at`` (a back-off over its consecutive
+failed polls, cleared by its next answer); a manual refresh asks every channel.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Callable
@@ -28,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from ..bulk import bind_processor
 from ..commands import Command, handles
 from ..dto import DTO
+from ..passes import Backoff, ItemFailure, PassRun
 from ..uow import Actor, UnitOfWork, read_unit, write_unit
 from .levels import NORMAL, LevelChange, apply_levels, level_for
 from .tables import channel_accounts, poll_runs, positions, settlement_channels
@@ -38,6 +47,10 @@ CHANNEL_TIMEOUT_S = 20.0
 # Accounts handled between two yields to the event loop while recording a poll (the
 # console shares the loop: each slice must stay well under a frame's worth of work).
 _CHUNK = 250
+# A channel's scheduled polls after consecutive failures: the next slot after the first
+# (at the default 300 s interval), then every 10 and 30 minutes, then hourly.
+POLL_BACKOFF = Backoff((60, 600, 1800), cap_s=3600)
+SCHEDULED = "scheduled:"  # the slots ``slot_for`` makes; back-off applies to these only
 
 GatewayFactory = Callable[[str, dict[str, Any]], Any]
 
@@ -49,6 +62,8 @@ class PollReport(DTO):
     accounts_ok: int = 0
     accounts_failed: int = 0
     failed_channels: tuple[str, ...] = ()
+    deferred_channels: tuple[str, ...] = ()
+    """Channels this scheduled poll did not ask: backing off after failures."""
     level_changes: int = 0
 
 
@@ -81,16 +96,31 @@ async def poll(engine: Any, *, slot: str, holder: str, gateway_factory: GatewayF
         return PollReport(slot=slot, polled=False)  # nothing configured: no run, no audit noise
     if not await claim_slot(engine, slot, holder):
         return PollReport(slot=slot, polled=False)
+    deferred: set[str] = set()
+    if slot.startswith(SCHEDULED):  # a manual refresh asks every channel
+        now = engine.clock.now()
+        waiting = {code for code, c in channels.items() if c.retry_at is not None and c.retry_at > now}
+        deferred = {a.channel for a in accounts if a.channel in waiting} if waiting else set()
     by_channel: dict[str, list[Any]] = defaultdict(list)
     for account in accounts:  # one pass: 4,000 accounts x 40 channels must not be 160,000 row reads
-        by_channel[account.channel].append(account)
+        if account.channel not in deferred:
+            by_channel[account.channel].append(account)
+    run = PassRun("position poll")
     fetched = await asyncio.gather(*(
-        _fetch(code, channels[code], by_channel[code], gateway_factory) for code in sorted(by_channel)
+        _fetch(run, code, channels[code].config, by_channel[code], gateway_factory) for code in sorted(by_channel)
     ))
-    return await _record(engine, slot, accounts, fetched)
+    polled = [a for a in accounts if a.channel not in deferred] if deferred else accounts
+    return await _record(engine, slot, polled, fetched, channels, tuple(sorted(deferred)))
 
 
-async def _load(engine: Any) -> tuple[list[Any], dict[str, dict[str, Any]]]:
+@dataclass(frozen=True, slots=True)
+class _Channel:
+    config: dict[str, Any]
+    failures: int  # polls of this channel that failed in a row
+    retry_at: datetime | None
+
+
+async def _load(engine: Any) -> tuple[list[Any], dict[str, _Channel]]:
     async with read_unit(engine.db, POLL_ACTOR, engine.services) as uow:
         accounts = (await uow.conn.execute(
             select(channel_accounts.c.id, channel_accounts.c.channel, channel_accounts.c.account_no,
@@ -98,11 +128,21 @@ async def _load(engine: Any) -> tuple[list[Any], dict[str, dict[str, Any]]]:
             .join(settlement_channels, settlement_channels.c.code == channel_accounts.c.channel)
             .where(settlement_channels.c.enabled.is_(True))
         )).all()
-        channels = {r.code: json.loads(r.gateway) for r in await uow.conn.execute(select(settlement_channels))}
+        channels = {r.code: _Channel(json.loads(r.gateway), r.poll_failures, r.poll_retry_at)
+                    for r in await uow.conn.execute(select(settlement_channels))}
     return accounts, channels
 
 
-async def _fetch(code: str, config: dict[str, Any], accounts: list[Any], factory: GatewayFactory) -> _Fetched:
+async def _fetch(run: PassRun, code: str, config: dict[str, Any], accounts: list[Any],
+                 factory: GatewayFactory) -> _Fetched:
+    """One channel's balances, or why there are none; never raises (``Exception``)."""
+    result = await run.item(f"channel {code}", functools.partial(_ask, code, config, accounts, factory))
+    if isinstance(result, ItemFailure):
+        return _Fetched(code, None, f"{code}: {result.error}")
+    return result
+
+
+async def _ask(code: str, config: dict[str, Any], accounts: list[Any], factory: GatewayFactory) -> _Fetched:
     # Not a cycle: importing the upstream package (HTTP client and server, simulator)
     # costs ~80 ms, and the console imports this module at start-up, before any poll.
     from ..upstream.gateway import UnknownAccounts, UpstreamError
@@ -137,8 +177,10 @@ class _Evaluation:
     transitions: list[LevelChange] = field(default_factory=list)
 
 
-async def _record(engine: Any, slot: str, accounts: list[Any], fetched: list[_Fetched]) -> PollReport:
+async def _record(engine: Any, slot: str, accounts: list[Any], fetched: list[_Fetched],
+                  channels: dict[str, _Channel], deferred: tuple[str, ...]) -> PollReport:
     async with write_unit(engine.db, POLL_ACTOR, engine.services) as uow:
+        fetched = await _back_off(uow, fetched, channels)
         # Only what the evaluation needs, and only for the accounts a balance can move:
         # one with no threshold at NORMAL stays NORMAL (``level_for``), whatever it holds.
         # Converting every stored amount back to Decimal would hold the event loop for nothing.
@@ -163,10 +205,33 @@ async def _record(engine: Any, slot: str, accounts: list[Any], fetched: list[_Fe
         failed_channels = tuple(sorted(f.channel for f in fetched if f.error))
         uow.record("position.poll", "poll_run", slot, None, {
             "accounts_ok": ok, "accounts_failed": failed, "failed_channels": list(failed_channels),
-            "level_changes": changes,
+            "deferred_channels": list(deferred), "level_changes": changes,
         })
     return PollReport(slot=slot, polled=True, accounts_ok=ok, accounts_failed=failed,
-                      failed_channels=failed_channels, level_changes=changes)
+                      failed_channels=failed_channels, deferred_channels=deferred, level_changes=changes)
+
+
+async def _back_off(uow: UnitOfWork, fetched: list[_Fetched], channels: dict[str, _Channel]) -> list[_Fetched]:
+    """Count each failed channel's failure and set when it is asked again (the reason its
+    accounts show says when); clear the count of a channel that answered.  A statement per
+    failed channel, one for all the recovered ones, none when all is well."""
+    out = []
+    recovered = [f.channel for f in fetched if f.error is None and channels[f.channel].failures]
+    if recovered:
+        await uow.conn.execute(update(settlement_channels).where(settlement_channels.c.code.in_(recovered))
+                               .values(poll_failures=0, poll_retry_at=None))
+    for f in fetched:
+        if f.error is None:
+            out.append(f)
+            continue
+        failures = channels[f.channel].failures + 1
+        retry_at = POLL_BACKOFF.next_attempt(uow.now, failures)
+        await uow.conn.execute(update(settlement_channels).where(settlement_channels.c.code == f.channel)
+                               .values(poll_failures=failures, poll_retry_at=retry_at))
+        note = f" Next scheduled poll of {f.channel} after {retry_at:%Y-%m-%d %H:%M} UTC"
+        note += f" ({failures} failed in a row)." if failures > 1 else "."
+        out.append(_Fetched(f.channel, f.balances, f.error[:300 - len(note)] + note))
+    return out
 
 
 async def _evaluate(accounts: list[Any], by_channel: dict[str, _Fetched],

@@ -6,7 +6,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import Field
 from sqlalchemy import func, select, update
 
 from ..commands import Command, Query, handles
@@ -16,7 +15,9 @@ from ..errors import NotFound, ValidationFailed
 from ..money import DecimalAmount
 from ..schema import currencies
 from ..uow import UnitOfWork
+from ..whole_numbers import Id, Offset, PageSize
 from .levels import apply_level, level_for
+from .reservations import committed_out
 from .tables import channel_accounts, positions
 
 QUERY = "assets.position_anagement_inquiry_query"
@@ -41,6 +42,10 @@ class PositionDTO(DTO):
     threshold_blocking: Decimal | None
     level: str
     amount_precision: int
+    committed: Decimal = Decimal(0)
+    """Committed out of the account and not yet settled (approved withdrawals, allocations
+    in flight, settlements no poll shows yet): what approvals count on top of their own
+    amount (``reservations``)."""
 
 
 class PositionPage(DTO):
@@ -69,8 +74,8 @@ class ListPositions(Query):
     updated_until: datetime | None = None
     sort_by: SortKey = "account"
     descending: bool = False
-    offset: int = Field(default=0, ge=0)
-    limit: int = Field(default=100, ge=1, le=1000)
+    offset: Offset = 0
+    limit: PageSize = 100
 
 
 def _row_dto(r: Any) -> PositionDTO:
@@ -124,8 +129,11 @@ async def list_positions(uow: UnitOfWork, q: ListPositions) -> PositionPage:
     rows = [_row_dto(r) for r in await uow.conn.execute(stmt)]
     rows.sort(key=_SORT[q.sort_by], reverse=q.descending)
     last = (await uow.conn.execute(select(func.max(positions.c.polled_at)))).scalar()
-    return PositionPage(rows=tuple(rows[q.offset:q.offset + q.limit]), total_rows=len(rows), offset=q.offset,
-                        last_poll_at=last)
+    page = rows[q.offset:q.offset + q.limit]
+    committed = await committed_out(uow, (p.channel_account_id for p in page))  # the page's accounts only
+    page = [p.model_copy(update={"committed": committed[p.channel_account_id]}) if committed[p.channel_account_id]
+            else p for p in page]
+    return PositionPage(rows=tuple(page), total_rows=len(rows), offset=q.offset, last_poll_at=last)
 
 
 class SetThresholds(Command):
@@ -133,7 +141,7 @@ class SetThresholds(Command):
 
     permission = OPERATION
     action = "set position thresholds"
-    channel_account_id: int
+    channel_account_id: Id
     threshold_alert: DecimalAmount | None = None
     threshold_blocking: DecimalAmount | None = None
 

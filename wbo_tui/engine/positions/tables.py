@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from ..schema import metadata
@@ -28,6 +29,10 @@ settlement_channels = Table(
     Column("name", String(100), nullable=False),
     Column("gateway", Text, nullable=False),  # JSON: {"kind": "simulated", ...} or {"kind": "http", ...}
     Column("enabled", Boolean, nullable=False),
+    # Polls of this channel that failed in a row, and when the next scheduled poll may ask
+    # it again (back-off; a manual refresh always asks).  Migration 0007_pass_errors.
+    Column("poll_failures", Integer, nullable=False, server_default=text("0")),
+    Column("poll_retry_at", UtcDateTime, nullable=True),
 )
 
 channel_accounts = Table(
@@ -102,6 +107,9 @@ withdrawals = Table(
     Column("failure_reason", String(300), nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
     Index("ix_withdrawals_status", "status", "id"),
+    # What is committed out of an account (positions.reservations; migration 0009).
+    Index("ix_withdrawals_principal_outflow", "principal_account_id", "status", "failed_part", "updated_at"),
+    Index("ix_withdrawals_fee_outflow", "fee_account_id", "status", "failed_part", "updated_at"),
 )
 
 deposits = Table(

@@ -1,11 +1,19 @@
-"""Withdrawal applications: submitted, approved or rejected (maker-checker), failed.
+"""Withdrawal applications: submitted, approved or rejected (maker-checker), then
+successful or failed (per part).
 
 Approval is intercepted when a channel account would be short: the principal account
 and the fee account are each checked against their blocking threshold *after* this
-withdrawal's own amount, i.e. ``available - amount < blocking threshold`` refuses (with no
-blocking threshold configured, the threshold is zero: an account can't pay out more than
-it holds).  The manual compares only the available balance with the threshold; counting
-the withdrawal itself stops an approval that would push the account below it.
+withdrawal's own amount and everything already committed out of that account and not yet
+settled (``reservations``), i.e. ``available - committed - amount < blocking threshold``
+refuses (with no blocking threshold configured, the threshold is zero: an account can't
+pay out more than it holds).  The manual compares only the available balance with the
+threshold; counting this withdrawal and the ones approved before it stops approvals that
+would together push the account below it, when no poll came in between.  The refusal
+messages are the manual's, word for word.
+
+A withdrawal is paid by the channel outside this console; an operator records the outcome
+(``MarkWithdrawalSuccessful``, ``MarkWithdrawalFailed``), which is what ends its
+commitment against the accounts (see ``reservations`` for when a success stops counting).
 """
 
 from __future__ import annotations
@@ -25,8 +33,10 @@ from ..errors import Conflict, NotFound, ValidationFailed, WboError
 from ..money import DecimalAmount
 from ..schema import approvals as approvals_table
 from ..uow import UnitOfWork
+from ..whole_numbers import PageSize
 from . import events
-from .tables import channel_accounts, positions, withdrawals
+from .reservations import load_funds
+from .tables import channel_accounts, withdrawals
 
 OPERATION = "assets.withdrawal_application_operation"
 INQUIRY = "assets.withdrawal_application_inquiry"
@@ -99,11 +109,19 @@ class MarkWithdrawalFailed(Command):
     reason: Annotated[str, RequiredText(": say what the channel reported")] = Field(max_length=300)
 
 
+class MarkWithdrawalSuccessful(Command):
+    """The channel paid the withdrawal (the parts not marked failed)."""
+
+    permission = OPERATION
+    action = "mark withdrawals successful"
+    withdrawal_ref: str
+
+
 class ListWithdrawals(Query):
     permission = INQUIRY
     action = "view withdrawal applications"
     status: str | None = None
-    limit: int = Field(default=200, ge=1, le=1000)
+    limit: PageSize = 200
 
 
 async def _account_for(uow: UnitOfWork, channel: str, currency: str, scenario: str, label: str) -> Any:
@@ -179,19 +197,9 @@ async def submit_withdrawal(uow: UnitOfWork, cmd: SubmitWithdrawal) -> Withdrawa
     return await _get(uow, ref)
 
 
-async def _short(uow: UnitOfWork, account_id: int, amount: Decimal) -> bool:
-    pos = (await uow.conn.execute(
-        select(positions.c.available, positions.c.threshold_blocking, positions.c.poll_status)
-        .where(positions.c.channel_account_id == account_id)
-    )).one()
-    if pos.available is None:
-        return True  # never polled: no balance is known to pay from
-    floor = pos.threshold_blocking if pos.threshold_blocking is not None else Decimal(0)
-    return pos.available - amount < floor
-
-
 async def _authorize(uow: UnitOfWork, cmd: WithdrawalToApprove) -> None:
-    """Intercept the approval when the principal or fee account would end up short."""
+    """Intercept the approval when the principal or fee account would end up short,
+    counting what is already committed out of it."""
     w = (await uow.conn.execute(
         select(withdrawals.c.principal, withdrawals.c.fee, withdrawals.c.principal_account_id,
                withdrawals.c.fee_account_id)
@@ -199,8 +207,11 @@ async def _authorize(uow: UnitOfWork, cmd: WithdrawalToApprove) -> None:
     )).first()
     if w is None:
         raise NotFound(f"Withdrawal application {cmd.withdrawal_ref} does not exist.")
-    principal_short = await _short(uow, w.principal_account_id, w.principal)
-    fee_short = w.fee > 0 and await _short(uow, w.fee_account_id, w.fee)
+    # Counted against what is already committed out of each account, in this transaction:
+    # the approval's own status change (in ``_execute``) is the reservation.
+    funds = await load_funds(uow, (w.principal_account_id, w.fee_account_id))
+    principal_short = not funds[w.principal_account_id].covers(w.principal)
+    fee_short = w.fee > 0 and not funds[w.fee_account_id].covers(w.fee)
     if principal_short and fee_short:
         raise InsufficientChannelBalance(BOTH_SHORT, ("principal", "fee"))
     if principal_short:
@@ -254,6 +265,24 @@ async def mark_withdrawal_failed(uow: UnitOfWork, cmd: MarkWithdrawalFailed) -> 
     })
     uow.record("withdrawal.fail", "withdrawal", w.ref, {"status": w.status, "failed_part": w.failed_part},
                {"status": "FAILED", "failed_part": part, "reason": cmd.reason.strip()})
+    return await _get(uow, w.ref)
+
+
+@handles(MarkWithdrawalSuccessful)
+async def mark_withdrawal_successful(uow: UnitOfWork, cmd: MarkWithdrawalSuccessful) -> WithdrawalDTO:
+    """From then on the withdrawal's parts count as settled: still committed until a poll
+    shows a balance taken after this moment (``updated_at``, see ``reservations``)."""
+    w = await _get(uow, cmd.withdrawal_ref)
+    if w.status not in ("APPROVED", "FAILED") or w.failed_part == "both":
+        raise Conflict(f"Only an approved withdrawal can succeed; {w.ref} is "
+                       f"{'failed in both parts' if w.failed_part == 'both' else w.status.lower()}.")
+    changed = await uow.conn.execute(update(withdrawals).where(
+        withdrawals.c.id == w.id, withdrawals.c.status == w.status,
+    ).values(status="SUCCESSFUL", updated_at=uow.now))
+    if changed.rowcount != 1:
+        raise Conflict(f"Withdrawal {w.ref} changed meanwhile; reload it.")
+    uow.record("withdrawal.succeed", "withdrawal", w.ref, {"status": w.status, "failed_part": w.failed_part},
+               {"status": "SUCCESSFUL", "failed_part": w.failed_part})
     return await _get(uow, w.ref)
 
 

@@ -4,13 +4,19 @@
 The client never retries and never guesses.  A submit whose answer is lost (timeout,
 connection dropped after sending, an answer that breaks the contract) comes back as
 ``UNKNOWN``; the caller resolves it with ``transfer_status``.
+
+Every failure of the transport or of decoding the answer is mapped, not only the ones
+foreseen: a body that is not what its ``Content-Encoding`` says (``httpx.DecodingError``),
+JSON cut short, a wrong shape, or anything else raised while asking.  A submit then
+returns ``UNKNOWN``; a read raises an ``UpstreamError``.  Nothing else escapes to the
+caller's pass (cancellation does: it is not an ``Exception``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -34,6 +40,7 @@ from .wire import ErrorCode, WireFormatError
 
 # Failures before any byte of the request left: the upstream certainly did not act.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+_T = TypeVar("_T")
 
 
 class HttpGateway:
@@ -88,22 +95,22 @@ class HttpGateway:
 
     async def _read(self, method: str, path: str, body: Any = None) -> Any:
         """A read-only call: no answer raises, a contract answer is returned parsed."""
+        content = wire.dumps(body) if body is not None else None
         try:
             response = await self._http().request(
                 method,
                 path,
-                content=wire.dumps(body) if body is not None else None,
+                content=content,
                 headers={"Content-Type": "application/json"} if body is not None else None,
             )
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout(f"The settlement channel did not answer within {self.timeout_s:g} s.") from exc
         except httpx.TransportError as exc:
             raise UpstreamUnavailable(f"The settlement channel is unreachable: {_describe(exc)}.") from exc
+        except Exception as exc:  # noqa: BLE001 - e.g. httpx.DecodingError: an answer, but garbled
+            raise UpstreamProtocolError(f"The settlement channel sent an unreadable answer: {_describe(exc)}.") from exc
         if response.status_code == 200:
-            try:
-                return wire.loads(response.content)
-            except WireFormatError as exc:
-                raise UpstreamProtocolError(f"The settlement channel sent a malformed answer: {exc}.") from exc
+            return _parsed("answer", wire.loads, response.content)
         code, message = _error_of(response)
         if code == ErrorCode.UPSTREAM_TIMEOUT or response.status_code == 504:
             raise UpstreamTimeout(f"The settlement channel timed out: {message}")
@@ -116,10 +123,7 @@ class HttpGateway:
             raise TypeError("fetch_balances takes a sequence of account numbers, not one string")
         wanted = sorted(set(account_nos))
         body = await self._read("POST", wire.BALANCES_PATH, wire.balances_query_to_wire(wanted))
-        try:
-            balances, unknown = wire.balances_answer_from_wire(body)
-        except WireFormatError as exc:
-            raise UpstreamProtocolError(f"The settlement channel sent a malformed balance answer: {exc}.") from exc
+        balances, unknown = _parsed("balance answer", wire.balances_answer_from_wire, body)
         strays = {b.account_no for b in balances} - set(wanted)
         if strays:
             raise UpstreamProtocolError(f"The settlement channel answered for accounts not asked for: {sorted(strays)}.")
@@ -132,10 +136,7 @@ class HttpGateway:
         if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
             raise ValueError(f"not an idempotency key: {idempotency_key!r}")
         body = await self._read("GET", f"{wire.TRANSFERS_PATH}/{quote(idempotency_key, safe='')}")
-        try:
-            status = wire.status_from_wire(body)
-        except WireFormatError as exc:
-            raise UpstreamProtocolError(f"The settlement channel sent a malformed status: {exc}.") from exc
+        status = _parsed("status", wire.status_from_wire, body)
         if status.idempotency_key != idempotency_key or status.state is TransferState.UNKNOWN:
             raise UpstreamProtocolError(
                 f"The settlement channel answered a status query for {idempotency_key} with "
@@ -147,11 +148,11 @@ class HttpGateway:
 
     async def submit_transfer(self, request: TransferRequest) -> TransferStatus:
         key = request.idempotency_key
+        # Encoded before the try: a request that cannot be encoded was certainly not sent.
+        content = wire.dumps(wire.transfer_request_to_wire(request))
         try:
             response = await self._http().post(
-                wire.TRANSFERS_PATH,
-                content=wire.dumps(wire.transfer_request_to_wire(request)),
-                headers={"Content-Type": "application/json"},
+                wire.TRANSFERS_PATH, content=content, headers={"Content-Type": "application/json"}
             )
         except _NOT_SENT as exc:
             raise UpstreamUnavailable(
@@ -165,7 +166,16 @@ class HttpGateway:
             return self._unknown(
                 key, ReasonCode.CONNECTION_LOST, f"The connection dropped ({_describe(exc)}); query the transfer's status."
             )
-        return self._submit_answer(key, response)
+        except Exception as exc:  # noqa: BLE001 - e.g. httpx.DecodingError: the request went, its answer is garbled
+            return self._unknown(
+                key, ReasonCode.BAD_RESPONSE, f"Unreadable answer ({_describe(exc)}); query the transfer's status."
+            )
+        try:
+            return self._submit_answer(key, response)
+        except (IdempotencyConflict, UpstreamUnavailable, UpstreamProtocolError):
+            raise  # the answers that say for certain nothing was executed
+        except Exception as exc:  # noqa: BLE001 - an answer this client cannot read is a lost answer
+            return self._unknown(key, ReasonCode.BAD_RESPONSE, f"Malformed answer ({_describe(exc)}); query the status.")
 
     def _submit_answer(self, key: str, response: httpx.Response) -> TransferStatus:
         status_code = response.status_code
@@ -203,10 +213,21 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _parsed(what: str, parse: Callable[[Any], _T], body: Any) -> _T:
+    """``parse(body)``; whatever it raises (a broken contract, or a shape the parser did not
+    foresee) becomes ``UpstreamProtocolError``."""
+    try:
+        return parse(body)
+    except WireFormatError as exc:
+        raise UpstreamProtocolError(f"The settlement channel sent a malformed {what}: {exc}.") from exc
+    except Exception as exc:  # noqa: BLE001 - e.g. RecursionError on absurdly nested JSON
+        raise UpstreamProtocolError(f"The settlement channel sent an unreadable {what}: {_describe(exc)}.") from exc
+
+
 def _error_of(response: httpx.Response) -> tuple[str, str]:
     """The error body's code and message, or stand-ins when the body is not one."""
     try:
         return wire.error_from_wire(wire.loads(response.content))
-    except WireFormatError:
+    except Exception:  # noqa: BLE001 - not a contract error body, whatever is wrong with it
         snippet = response.content[:200].decode("utf-8", "replace")
         return "", f"HTTP {response.status_code} without a contract error body: {snippet!r}"
