@@ -137,3 +137,29 @@ async def test_a_form_finishing_behind_the_lock_waits_and_never_pops_the_lock(ma
         await unlock_with(pilot, PASSWORDS["checker"])
         await wait_for_screen(pilot, ShellScreen)  # back to the form, which then closed itself
         assert form not in app.screen_stack
+
+
+async def test_the_lock_suspends_the_session_in_the_database(make_app, engine) -> None:
+    """The lock is not only on this screen: the session's token can do nothing, from any
+    console, until the password is entered here."""
+    from wbo_tui.engine import ListOperators, SessionLocked
+
+    app = make_app(idle_lock_s=300)
+    idle = with_manual_idle_clock(app)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await login(pilot, "admin")
+        await wait_for_screen(pilot, ShellScreen)
+        session = app.session
+        idle.now_s += 301
+        await wait_for_screen(pilot, LockScreen)
+        await settle(pilot)
+        try:
+            await engine.query(session, ListOperators())
+        except SessionLocked:
+            pass
+        else:
+            raise AssertionError("a locked console's token still reads")
+        await unlock_with(pilot, PASSWORDS["admin"])
+        await wait_for_screen(pilot, ShellScreen)
+        assert await engine.query(session, ListOperators())
+    assert "operator.lock_console" in await last_actions(engine, 5)

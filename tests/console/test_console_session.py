@@ -126,3 +126,40 @@ async def test_five_wrong_current_passwords_lock_the_account_and_log_out(make_ap
         assert screen_text(pilot, "#login-error").startswith("This account is locked after too many failed passwords")
         assert app.session is None
     assert (await last_actions(engine, 2)) == ["operator.logout", "operator.locked_out"]
+
+
+async def _must_change(engine, username: str) -> None:  # noqa: ANN001
+    """What an administrator's reset leaves behind (the engine tests cover the reset)."""
+    from sqlalchemy import update
+
+    from wbo_tui.engine.schema import operators
+
+    async with engine.db.begin() as conn:
+        await conn.execute(update(operators).where(operators.c.username == username)
+                           .values(must_change_password=True))
+
+
+async def test_a_password_set_by_an_administrator_is_changed_before_anything_else(make_app, engine) -> None:
+    await _must_change(engine, "checker")
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await login(pilot, "checker")
+        await wait_for_screen(pilot, ChangePasswordScreen)
+        assert not any(isinstance(s, ShellScreen) for s in app.screen_stack)  # nothing behind it
+        assert "Choose your own password" in screen_text(pilot, ".modal-title")
+        await fill_password_form(pilot, PASSWORDS["checker"], "Big-Buddha-2026", "Big-Buddha-2026")
+        await wait_for_screen(pilot, ShellScreen)
+    assert (await last_actions(engine, 1)) == ["operator.change_password"]
+    assert not (await engine.login("checker", "Big-Buddha-2026")).must_change_password
+
+
+async def test_escaping_the_forced_change_logs_out(make_app, engine) -> None:
+    await _must_change(engine, "checker")
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await login(pilot, "checker")
+        await wait_for_screen(pilot, ChangePasswordScreen)
+        await pilot.press("escape")
+        await wait_for_screen(pilot, LoginScreen)
+        assert "must be changed" in screen_text(pilot, "#login-error")
+    assert (await last_actions(engine, 1)) == ["operator.logout"]

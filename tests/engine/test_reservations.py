@@ -26,7 +26,7 @@ from positions_support import CHANNEL, Desk
 from sqlalchemy import select
 
 from wbo_tui.engine import ApproveItem, Engine, FixedClock, RejectItem
-from wbo_tui.engine.allocations import CreateManualAllocation, ExplainTriggers, GetAllocation
+from wbo_tui.engine.allocations import BalancePreview, CreateManualAllocation, ExplainTriggers, GetAllocation
 from wbo_tui.engine.allocations.tables import allocation_triggers
 from wbo_tui.engine.passwords import fast_hasher
 from wbo_tui.engine.positions import (
@@ -159,12 +159,19 @@ async def test_a_manual_allocation_and_a_withdrawal_count_each_other(desk: Desk)
         return await desk.engine.execute(desk.maker, CreateManualAllocation(
             from_account_id=principal, to_account_id=deposit, currency="HKD", amount=amount, remarks="sweep"))
 
+    preview = await desk.engine.query(desk.maker, BalancePreview(
+        from_account_id=principal, to_account_id=deposit, amount="40000.00"))
+    assert (preview.outgoing.committed, preview.incoming.committed) == (D("50000.00"), 0)
     # 100,000 − 50,000 committed − 40,000 is below 20,000: refused, and it stays pending.
     too_much = await allocation("40000.00")
     with pytest.raises(InsufficientOutgoingBalance) as caught:
         await desk.engine.execute(desk.checker, ApproveItem(approval_id=too_much.approval_id))
     assert caught.value.account_id == principal
-    assert "HK-PRIN-001" in str(caught.value) and "already committed and not yet settled 50000.00" in str(caught.value)
+    assert str(caught.value) == (
+        "The outgoing channel account HK-PRIN-001's available HKD balance is insufficient for this allocation: "
+        "100000 available, 50000.00 already committed and not yet settled, 40000.00 more would leave 10000.00, "
+        "below the blocking threshold 20000. Wait for the committed transfers to settle and the next poll, "
+        "or fund the account first.")
     fits = await allocation("30000.00")  # exactly down to the blocking threshold
     await desk.engine.execute(desk.checker, ApproveItem(approval_id=fits.approval_id))
     assert {r.order_no: r.status for r in await allocation_rows(desk.engine)} == {

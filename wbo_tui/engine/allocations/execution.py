@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -39,8 +38,6 @@ from ..prepared import Prepared
 from ..upstream.gateway import IdempotencyConflict, TransferRequest, TransferState, UpstreamError, UpstreamUnavailable
 from ..uow import Actor, UnitOfWork, write_unit
 from .tables import allocations
-
-log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=30)  # a claim outlives any one gateway call (their time limits are shorter)
 RECHECK = timedelta(seconds=5)  # how soon a PENDING or unanswered transfer is asked about again
@@ -252,10 +249,16 @@ async def drive_due(engine: Any, holder: str, run: PassRun | None = None) -> dic
     counts: dict[str, int] = {}
     run = run or PassRun("allocation transfers")
     for allocation_id in await due_allocations(engine):
-        outcome = await run.item(
-            f"allocation {allocation_id}", functools.partial(drive, engine, allocation_id, holder),
-            record=functools.partial(_record_failure, engine, allocation_id, holder),
-        )
-        key = "error" if isinstance(outcome, ItemFailure) else outcome
-        counts[key] = counts.get(key, 0) + 1
+        outcome = await drive_isolated(engine, allocation_id, holder, run)
+        counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+async def drive_isolated(engine: Any, allocation_id: int, holder: str, run: PassRun | None = None) -> str:
+    """``drive``, except that an exception becomes ``error``: written on the allocation (its
+    failure reason, and the back-off before the next step), never raised."""
+    outcome = await (run or PassRun("allocation transfer")).item(
+        f"allocation {allocation_id}", functools.partial(drive, engine, allocation_id, holder),
+        record=functools.partial(_record_failure, engine, allocation_id, holder),
+    )
+    return "error" if isinstance(outcome, ItemFailure) else outcome

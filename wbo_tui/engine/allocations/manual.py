@@ -26,7 +26,7 @@ from ..commands import Command, Query, handles
 from ..dto import DTO, ApprovalDTO
 from ..errors import Conflict, ValidationFailed
 from ..money import DecimalAmount
-from ..positions.reservations import require_outgoing_funds
+from ..positions.reservations import committed_out, require_outgoing_funds
 from ..positions.tables import positions
 from ..uow import UnitOfWork
 from ..whole_numbers import Id
@@ -93,6 +93,9 @@ class SideDTO(DTO):
     account_id: int
     available: Decimal | None
     after: Decimal | None
+    committed: Decimal = Decimal(0)
+    """Committed out of the account and not yet settled: what an approval counts on top
+    of the amount (``positions.reservations``)."""
 
 
 class BalancePreviewDTO(DTO):
@@ -191,9 +194,12 @@ async def balance_preview(uow: UnitOfWork, q: BalancePreview) -> BalancePreviewD
         .where(positions.c.channel_account_id.in_((q.from_account_id, q.to_account_id))))}
     source, target = rows.get(q.from_account_id), rows.get(q.to_account_id)
     moved = q.amount
+    committed = await committed_out(uow, (q.from_account_id, q.to_account_id))
     return BalancePreviewDTO(
         outgoing=SideDTO(account_id=q.from_account_id, available=source,
-                         after=source - moved if source is not None and moved is not None else None),
+                         after=source - moved if source is not None and moved is not None else None,
+                         committed=committed[q.from_account_id]),
         incoming=SideDTO(account_id=q.to_account_id, available=target,
-                         after=target + moved if target is not None and moved is not None else None),
+                         after=target + moved if target is not None and moved is not None else None,
+                         committed=committed[q.to_account_id]),
     )

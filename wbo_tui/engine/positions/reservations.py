@@ -26,8 +26,10 @@ What counts, per account:
   next approval spend that money again.  It stops counting once the position's balance is
   from a later instant than the settlement — then the balance itself shows the money gone,
   and counting it as well would count it twice.  "Later" is strict and uses the earlier of
-  the channel's as-of time and our own poll time, so a balance stamped in the same instant
-  as the settlement, or by a channel clock running ahead of ours, keeps it counted.
+  the channel's as-of time and the time we recorded the poll, so a balance stamped in the
+  same instant as the settlement keeps it counted, and a channel clock running ahead of
+  ours cannot make a poll look later than settlements recorded after it.  (What remains
+  assumed is that the two clocks agree to within the few seconds a poll is in flight.)
 
 A failed part or allocation stops counting at once: its money never left (or came back),
 so the polled balance holds it, if anything understating what is there.
@@ -49,8 +51,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, case, select, union_all
@@ -94,8 +96,9 @@ class Funds:
         """Why ``amount`` is not covered, in figures (for refusals and explanations)."""
         if self.available is None:
             return "its balance has never been polled"
-        return (f"available {self.available} − already committed and not yet settled {self.committed} − "
-                f"{amount} is below the blocking threshold {self.floor}")
+        return (f"{self.available} available, {self.committed} already committed and not yet settled, {amount} "
+                f"more would leave {self.available - self.committed - amount}, below the blocking threshold "
+                f"{self.floor}")
 
     def take(self, amount: Decimal) -> None:
         self.committed += amount
