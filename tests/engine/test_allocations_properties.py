@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
-from collections.abc import Coroutine
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -107,6 +108,7 @@ class AllocationMachine(RuleBasedStateMachine):
         self.bank = SimulatedUpstream(p.store, clock=self.clock)
         self.expected = self.run(self.bank.totals())
         self.accounts = self.run(account_numbers(self.engine))
+        self.maker, self.checker = p.maker, p.checker
         self.outcomes: dict[str, TransferState] = {}  # idempotency key → its final state at the bank
         self.withdrawals = 0
 
@@ -136,7 +138,7 @@ class AllocationMachine(RuleBasedStateMachine):
     def withdrawal_submitted(self, principal: Decimal, fee: Decimal) -> None:
         self.withdrawals += 1
         try:
-            self.run(self.engine.execute(self.prepared.maker, SubmitWithdrawal(
+            self.run(self.engine.execute(self.maker, SubmitWithdrawal(
                 client_id=f"C-{self.withdrawals}", channel=CHANNEL, currency="HKD", principal=principal, fee=fee)))
         except WboError:
             pass  # refused (e.g. over the client's limits): nothing to allocate
@@ -150,6 +152,9 @@ class AllocationMachine(RuleBasedStateMachine):
     @rule(seconds=STEPS)
     def time_passes(self, seconds: int) -> None:
         self.clock.advance(seconds=seconds)
+        if self.clock.now() >= self.maker.expires_at - timedelta(hours=1):
+            # A new shift: sessions last twelve hours, this machine's days run longer.
+            self.maker, self.checker = self.run(login(self.engine, "maker")), self.run(login(self.engine, "checker"))
 
     @rule(source=st.sampled_from(("hkd_pool", "hkd_principal", "hkd_fee")),
           receiver=st.sampled_from(("hkd_fee", "hkd_deposit", "hkd_principal")), amount=AMOUNTS)
@@ -157,7 +162,7 @@ class AllocationMachine(RuleBasedStateMachine):
         if source == receiver:
             return
         accounts = self.prepared.accounts
-        self.run(self.engine.execute(self.prepared.maker, CreateManualAllocation(
+        self.run(self.engine.execute(self.maker, CreateManualAllocation(
             from_account_id=accounts[source], to_account_id=accounts[receiver], currency="HKD", amount=amount,
             remarks="state machine")))
 
@@ -169,7 +174,7 @@ class AllocationMachine(RuleBasedStateMachine):
         command = ApproveItem(approval_id=row.approval_id) if approve else RejectItem(
             approval_id=row.approval_id, reason="Not this one")
         try:
-            self.run(self.engine.execute(self.prepared.checker, command))
+            self.run(self.engine.execute(self.checker, command))
             refused = False
         except InsufficientOutgoingBalance:  # not covered on top of what is committed: stays pending
             refused = True
@@ -184,7 +189,7 @@ class AllocationMachine(RuleBasedStateMachine):
         row = self.run(self._pick("failed", index))
         if row is not None:
             try:
-                self.run(self.engine.execute(self.prepared.maker, RetryAllocation(order_no=row.order_no)))
+                self.run(self.engine.execute(self.maker, RetryAllocation(order_no=row.order_no)))
             except InsufficientOutgoingBalance:
                 pass  # not covered on top of what is committed: it stays failed
 

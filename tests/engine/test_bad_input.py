@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import typing
-from datetime import UTC
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Literal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel, PlainValidator, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationError
 from pydantic.fields import FieldInfo
 
 import wbo_tui.engine  # noqa: F401  (registers every handler)
@@ -36,6 +36,7 @@ from wbo_tui.engine.notify.topics import TOPICS
 from wbo_tui.engine.permissions import BY_CODE
 from wbo_tui.engine.positions import ListPositions, RecordDeposit, SetThresholds, SubmitWithdrawal
 from wbo_tui.engine.positions.tables import SCENARIOS
+from wbo_tui.engine.types import _utc_moment
 from wbo_tui.engine.whole_numbers import INT32_MAX, WholeNumber
 
 
@@ -59,7 +60,11 @@ MODELS = _all_models()
 
 
 def _is_amount(marker: object) -> bool:
-    return isinstance(marker, PlainValidator) and marker.func is _command_amount
+    return isinstance(marker, BeforeValidator) and marker.func is _command_amount
+
+
+def _is_moment(marker: object) -> bool:
+    return isinstance(marker, AfterValidator) and marker.func is _utc_moment
 
 
 def numeric_marker(field: FieldInfo) -> WholeNumber | Literal["amount"] | None:
@@ -77,13 +82,14 @@ def numeric_marker(field: FieldInfo) -> WholeNumber | Literal["amount"] | None:
 
 
 def unbounded_numbers(tp: Any, metadata: tuple[Any, ...] = ()) -> list[str]:  # noqa: ANN401
-    """Bare ``int``/``Decimal``/``float`` in an annotation: pydantic would take any size."""
-    if any(isinstance(m, WholeNumber) or _is_amount(m) for m in metadata):
+    """Bare ``int``/``Decimal``/``float`` in an annotation: pydantic would take any size;
+    bare ``datetime``: any time zone or none, any year."""
+    if any(isinstance(m, WholeNumber) or _is_amount(m) or _is_moment(m) for m in metadata):
         return []
     if typing.get_origin(tp) is typing.Annotated:
         base, *meta = typing.get_args(tp)
         return unbounded_numbers(base, tuple(meta))
-    if tp in (int, float, Decimal):
+    if tp in (int, float, Decimal, datetime):
         return [tp.__name__]
     if typing.get_origin(tp) is Literal or (isinstance(tp, type) and issubclass(tp, BaseModel)):
         return []  # nested commands and queries are checked as models of their own
@@ -146,7 +152,8 @@ def plausible(name: str, field: FieldInfo) -> st.SearchStrategy[object]:
     if field.annotation is bool:
         return st.booleans()
     if "datetime" in str(field.annotation):
-        return st.datetimes(timezones=st.just(UTC))
+        offsets = st.timedeltas(min_value=timedelta(hours=-23), max_value=timedelta(hours=23))
+        return st.datetimes(timezones=st.none() | st.just(UTC) | offsets.map(timezone))
     if unbounded_numbers(field.annotation, tuple(field.metadata)):  # caught by the test above; here too
         return st.integers().flatmap(digits_of) | st.decimals()
     return st.sampled_from(EXAMPLES.get(name, ["text"])) | st.text(max_size=20)
@@ -172,7 +179,9 @@ def assert_bounded(model: type[BaseModel], built: BaseModel, given_fields: dict[
         for v in values:
             if v is None or isinstance(v, bool):
                 continue
-            if marker is None:  # a number pydantic took on its own: whatever it is, it must fit
+            if isinstance(v, datetime):
+                assert v.tzinfo is UTC and 1900 <= v.year <= 9999, (name, v)
+            elif marker is None:  # a number pydantic took on its own: whatever it is, it must fit
                 assert not isinstance(v, int | float | Decimal) or abs(v) <= INT32_MAX, (name, v)
             elif marker == "amount":
                 assert isinstance(v, Decimal) and v.is_finite() and v.copy_abs() < AMOUNT_CEILING, (name, v)
@@ -204,10 +213,11 @@ def test_the_generated_tests_cover_the_commands_of_the_issue() -> None:
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
 def test_every_numeric_field_is_a_bounded_type(model: type[BaseModel]) -> None:
     """``int`` or ``Decimal`` straight from pydantic takes 10^30, "1_000", True and 1.0: every
-    number a command carries is a ``WholeNumber`` (ids, counts) or a ``DecimalAmount``."""
+    number a command carries is a ``WholeNumber`` (ids, counts) or a ``DecimalAmount``, and
+    every moment a ``UtcMoment`` (a naive one used to fail at the database column)."""
     bare = {name: found for name, f in model.model_fields.items()
             if (found := unbounded_numbers(f.annotation, tuple(f.metadata)))}
-    assert bare == {}, f"{model.__name__}: use whole_numbers.Id/WholeNumber or money.DecimalAmount"
+    assert bare == {}, f"{model.__name__}: use whole_numbers.Id/WholeNumber, money.DecimalAmount, types.UtcMoment"
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
@@ -355,3 +365,11 @@ def test_a_stored_payload_with_a_bad_field_is_the_engines_error_too() -> None:
 def test_a_missing_or_unknown_field_names_it() -> None:
     assert str(refused(ApproveItem)) == "Approval id is required."
     assert str(refused(ApproveItem, approval_id=1, extra=2)) == "Extra is not a field of ApproveItem."
+
+
+@pytest.mark.parametrize("moment", ["2026-11-20T09:30:00", datetime(2026, 11, 20),  # noqa: DTZ001
+                                    datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))), "١٩٧٠-01-01T00:00Z"])
+def test_a_moment_without_a_time_zone_or_beyond_the_columns_years_is_refused(moment: object) -> None:
+    assert refused(ListPositions, updated_since=moment).field_name == "updated_since"
+    hk = datetime(2026, 11, 20, 17, 30, tzinfo=timezone(timedelta(hours=8)))
+    assert ListPositions(updated_since=hk).updated_since == datetime(2026, 11, 20, 9, 30, tzinfo=UTC)

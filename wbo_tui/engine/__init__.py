@@ -41,6 +41,7 @@ from .errors import (
     AlreadyDecided,
     AuthenticationFailed,
     Conflict,
+    InvalidInput,
     MakerCheckerViolation,
     NotAuthenticated,
     NotFound,

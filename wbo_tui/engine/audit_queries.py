@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from sqlalchemy import select
@@ -11,6 +10,7 @@ from . import audit
 from .commands import Query, handles
 from .dto import AuditPage, AuditRecordDTO, AuditVerifyDTO
 from .schema import audit_log
+from .types import UtcMoment
 from .uow import UnitOfWork
 from .whole_numbers import PageSize, WholeNumber
 
@@ -27,8 +27,8 @@ class QueryAuditLog(Query):
     action_prefix: str | None = None
     target_type: str | None = None
     target_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: UtcMoment | None = None
+    until: UtcMoment | None = None
     older_than: Annotated[int, WholeNumber()] | None = None
     newer_than: Annotated[int, WholeNumber()] | None = None
     page_size: PageSize = 100

@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 
 from typing import Annotated
 
-from pydantic import PlainValidator
+from pydantic import BeforeValidator
 
 from .errors import ValidationFailed
 
@@ -248,5 +248,7 @@ def _command_amount(value: object) -> Decimal:
 
 
 # A command field holding an amount; the handler checks it against its currency
-# (``Currency.check_amount``: precision and maximum).
-DecimalAmount = Annotated[Decimal, PlainValidator(_command_amount)]
+# (``Currency.check_amount``: precision and maximum).  ``_command_amount`` decides what
+# is accepted and always hands pydantic's decimal type a finite Decimal (a before-validator
+# rather than a plain one keeps pydantic's decimal serialisation for stored payloads).
+DecimalAmount = Annotated[Decimal, BeforeValidator(_command_amount)]

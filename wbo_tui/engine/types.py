@@ -1,10 +1,13 @@
-"""Column types that keep money exact and time in UTC on both SQLite and PostgreSQL."""
+"""Column types that keep money exact and time in UTC on both SQLite and PostgreSQL, and
+``UtcMoment``, the command field for a moment that will be compared with such a column."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Annotated
 
+from pydantic import AfterValidator
 from sqlalchemy import Numeric, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import DateTime, TypeDecorator, TypeEngine
@@ -70,3 +73,20 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+def _utc_moment(value: datetime) -> datetime:
+    """A moment given to a command or query: aware, in UTC, within the years a column holds.
+    A naive one used to reach ``UtcDateTime`` and fail there as a programming error."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must name its time zone (the console's times are UTC)")
+    try:
+        moment = value.astimezone(UTC)
+    except OverflowError:  # year 1 at UTC+14, year 9999 at UTC-12
+        raise ValueError("must be between the years 1900 and 9999") from None
+    if not 1900 <= moment.year <= 9999:
+        raise ValueError("must be between the years 1900 and 9999")
+    return moment
+
+
+UtcMoment = Annotated[datetime, AfterValidator(_utc_moment)]

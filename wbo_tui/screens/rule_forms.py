@@ -216,7 +216,7 @@ class RuleScreen(FormScreen[RuleDTO]):
             "schedule_time": self.value("#rule-time").strip() or None if schedule else None,
             "event_kind": None if schedule else self._select("#rule-event"),
             "amount_rule": self._select("#rule-amount-rule"),
-            "amount": self.value("#rule-amount").strip().replace(",", "") or None,
+            "amount": self.value("#rule-amount").strip() or None,
             "strategy": self._select("#rule-strategy"), "audit_strategy": self._select("#rule-audit"),
             "priority": self.value("#rule-priority").strip(),
             "enabled": self.query_one("#rule-enabled", Checkbox).value,

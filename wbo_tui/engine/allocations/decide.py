@@ -128,8 +128,8 @@ def compute_amount(decision: Decision, currency: Currency, source: Balance, targ
     """Set the chosen rule's amount (rounded down to the currency's precision: never move
     more than the rule asks) or say why there is nothing to move.  ``committed``: what is
     already committed out of the outgoing account and not yet settled; a sweep moves only
-    the surplus above it (whether the outgoing account covers the amount is checked when
-    the decision is recorded, ``batch.record_decisions``)."""
+    the surplus above it (whether the outgoing account covers the amount is checked next,
+    before anything is written: ``batch._reserve``)."""
     rule, trigger = decision.chosen, decision.trigger
     assert rule is not None
     raw: Decimal | None

@@ -30,7 +30,7 @@ from ..positions.reservations import committed_out, require_outgoing_funds
 from ..positions.tables import positions
 from ..uow import UnitOfWork
 from ..whole_numbers import Id
-from .execution import drive, insert_allocation, new_order_no, set_status
+from .execution import drive_isolated, insert_allocation, new_order_no, set_status
 from .records import AllocationDTO, get_allocation
 from .rules import validate_transfer
 from .tables import allocations
@@ -105,7 +105,9 @@ class BalancePreviewDTO(DTO):
 
 def after_commit_drive(uow: UnitOfWork, allocation_id: int) -> None:
     async def job(engine: Any, holder: str) -> None:
-        await drive(engine, allocation_id, holder)
+        # Isolated like a scheduled pass: a channel that fails right after the approval
+        # leaves its reason and back-off on the allocation, not a bare lease.
+        await drive_isolated(engine, allocation_id, holder)
 
     uow.after_commit.append(job)
 

@@ -18,6 +18,7 @@ from ..dto import DTO
 from ..errors import NotFound
 from ..positions.tables import channel_accounts
 from ..schema import currencies
+from ..types import UtcMoment
 from ..uow import UnitOfWork
 from ..whole_numbers import Id, PageSize, WholeNumber
 from .tables import allocation_rules, allocation_triggers, allocations
@@ -65,8 +66,8 @@ class ListAllocations(Query):
     account_id: Id | None = None
     rule_id: Id | None = None
     order_no: str | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
+    created_from: UtcMoment | None = None
+    created_to: UtcMoment | None = None
     before_id: Id | None = None
     page_size: PageSize = 50
 

@@ -14,6 +14,7 @@ from ..dto import DTO
 from ..errors import NotFound, ValidationFailed
 from ..money import DecimalAmount
 from ..schema import currencies
+from ..types import UtcMoment
 from ..uow import UnitOfWork
 from ..whole_numbers import Id, Offset, PageSize
 from .levels import apply_level, level_for
@@ -70,8 +71,8 @@ class ListPositions(Query):
     currency: str | None = None
     currency_type: Literal["fiat", "crypto"] | None = None
     channel: str | None = None
-    updated_since: datetime | None = None
-    updated_until: datetime | None = None
+    updated_since: UtcMoment | None = None
+    updated_until: UtcMoment | None = None
     sort_by: SortKey = "account"
     descending: bool = False
     offset: Offset = 0

@@ -1,18 +1,20 @@
-"""The largest amount a currency allows is shown whole (issue 9, point 7): the positions
-table updates its rows in place, and a cell that grew wider used to be cut to the
-column's old width ("999,999,99")."""
+"""Issue 9, point 7 in the console: the largest amount a currency allows is shown whole
+(the positions table updates its rows in place, and a cell that grew wider used to be cut
+to the column's old width: "999,999,99"); a filter typed in other scripts' digits is
+refused with the engine's sentence, not read as ASCII digits."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
 
-from console_helpers import login, settle
+from console_helpers import login, settle, type_into
 from textual.widgets import DataTable
 
 from wbo_tui.engine import Engine
 from wbo_tui.engine.positions import CreateChannelAccount, RegisterSettlementChannel, SetThresholds
 from wbo_tui.engine.upstream.simulator import SimulatedUpstream
+from wbo_tui.screens.allocation_records import TriggersPane
 from wbo_tui.screens.positions_table import PositionsPane
 
 CHANNEL = "settlement_hashkey_hk"
@@ -50,3 +52,22 @@ async def test_the_largest_amount_is_shown_whole_after_an_in_place_refresh(make_
             assert shown.count(HKD_MAX) == 4, shown  # available, total, alert and blocking
     finally:
         bank.close()
+
+
+async def test_an_event_id_in_other_digits_is_refused_by_the_explain_filter(make_app) -> None:  # noqa: ANN001
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await login(pilot, "viewer")
+        await pilot.press("2")
+        await settle(pilot)
+        for _ in range(2):  # Rules, records, Explain
+            await pilot.press("ctrl+t")
+            await settle(pilot)
+        pane = pilot.app.screen.query_one("#explain-pane", TriggersPane)
+        for typed in ("١٢٣", "１２３", "²", "99999999999"):
+            await type_into(pilot, "#explain-filter-event", typed)
+            await pilot.press("enter")
+            await settle(pilot)
+            notices = [str(n.message) for n in pilot.app._notifications]  # noqa: SLF001
+            assert notices[-1].startswith("Event id must be a whole number from 1 to 2,147,483,647"), notices
+            assert pane.query_filter.event_id is None  # the filter was not applied
