@@ -1,6 +1,6 @@
 """The Audit area: keyset pages of 100, filters, the detail pane, verifying the chain.
 
-The seeded log holds 131 records once the administrator has logged in: 10 from the seed
+The seeded log holds 132 records once the administrator has logged in: 11 from the seed
 (roles and operators), 120 logins and logouts over two days, and this login.
 """
 
@@ -34,19 +34,19 @@ async def test_pages_of_one_hundred_newest_first(make_app) -> None:
     app = make_app()
     async with app.run_test(size=(120, 36)) as pilot:
         audit = await open_audit(pilot)
-        assert seqs(audit) == list(range(131, 31, -1))
+        assert seqs(audit) == list(range(132, 32, -1))
         assert app.screen.active_bindings["left_square_bracket"].enabled is False  # no newer page
-        assert screen_text(pilot, "#audit-status").startswith("Page 1: #131–#32, newest first; older: ].")
+        assert screen_text(pilot, "#audit-status").startswith("Page 1: #132–#33, newest first; older: ].")
 
         await pilot.press("right_square_bracket")
         await settle(pilot)
-        assert seqs(audit) == list(range(31, 0, -1))
-        assert screen_text(pilot, "#audit-status").startswith("Page 2: #31–#1, newest first; no older records.")
+        assert seqs(audit) == list(range(32, 0, -1))
+        assert screen_text(pilot, "#audit-status").startswith("Page 2: #32–#1, newest first; no older records.")
         assert app.screen.active_bindings["right_square_bracket"].enabled is False
 
         await pilot.press("left_square_bracket")
         await settle(pilot)
-        assert seqs(audit) == list(range(131, 31, -1))
+        assert seqs(audit) == list(range(132, 32, -1))
         assert screen_text(pilot, "#audit-status").startswith("Page 1:")
 
 
@@ -101,7 +101,7 @@ async def test_verify_reports_the_chain(make_app) -> None:
         await open_audit(pilot)
         await pilot.press("v")
         await settle(pilot)
-        assert screen_text(pilot, "#audit-verify") == "✔ Audit chain intact: 131 records verified."
+        assert screen_text(pilot, "#audit-verify") == "✔ Audit chain intact: 132 records verified."
 
 
 async def test_clear_filters_returns_to_the_whole_log(make_app) -> None:
@@ -109,7 +109,7 @@ async def test_clear_filters_returns_to_the_whole_log(make_app) -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         audit = await open_audit(pilot)
         await apply_filters(pilot, operator="seed")
-        assert len(seqs(audit)) == 10
+        assert len(seqs(audit)) == 11
         await pilot.press("x")
         await settle(pilot)
         assert len(seqs(audit)) == 100

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from textual.widget import Widget
-from textual.widgets import Input
 
 from wbo_tui.engine import SessionInfo
 from wbo_tui.engine.api import Engine
+from wbo_tui.widgets.burst_input import BurstInput
 
 from .forms import FormScreen, confirmation_matches, labelled
 
@@ -43,9 +43,9 @@ class ChangePasswordScreen(FormScreen[bool]):
         return super().dismiss(result)
 
     def compose_fields(self) -> Iterable[Widget]:
-        yield from labelled("Current password", Input(id="old-password", password=True))
-        yield from labelled("New password", Input(id="new-password", password=True))
-        yield from labelled("Confirm new password", Input(id="confirm-password", password=True))
+        yield from labelled("Current password", BurstInput(id="old-password", password=True))
+        yield from labelled("New password", BurstInput(id="new-password", password=True))
+        yield from labelled("Confirm new password", BurstInput(id="confirm-password", password=True))
 
     def help_text(self) -> tuple[str, str]:
         return (self.FORM_TITLE, (self.FORCED_HELP if self._forced else self.HELP) or "")

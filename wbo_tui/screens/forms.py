@@ -3,6 +3,11 @@
 A form stays open while its command runs and shows a refusal next to its fields, so the
 operator corrects the input instead of starting over.  Only a permission denial, an
 ended session or an internal error leave the form to the app's one reporter.
+
+Keys often reach a form in bursts (an SSH read, a password manager): a form is a
+``BurstSafeScreen``, so every key lands in the field it was typed for, whichever widgets
+the form is made of, and the command is built from the fields as they were once every key
+typed before the submit had landed (see ``wbo_tui.widgets.burst_input``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from textual.worker import Worker
 
 from wbo_tui.engine import AccountLocked, NotAuthenticated, PermissionDenied, SessionInfo, ValidationFailed, WboError
 from wbo_tui.engine.api import Engine
+from wbo_tui.widgets.burst_input import BurstSafeScreen, TypedValues
 from wbo_tui.widgets.engine_workers import EngineWorkers
 
 from .dismissal import DismissWhenActive
@@ -28,8 +34,9 @@ from .dismissal import DismissWhenActive
 R = TypeVar("R")
 
 
-class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], Generic[R]):
-    """Subclasses yield their fields from ``compose_fields`` and implement ``perform``."""
+class FormScreen(DismissWhenActive, EngineWorkers, BurstSafeScreen[R], ModalScreen[R], Generic[R]):
+    """Subclasses yield their fields from ``compose_fields`` and implement ``perform``,
+    reading the fields with ``value``."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="form-cancel")]
     HELP = (
@@ -40,6 +47,8 @@ class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], Generic[R]):
     FORM_TITLE = ""
     SUBMIT_LABEL = "Save"
     SUBMIT_VARIANT = "primary"
+    # The fields as submitted, while ``perform`` runs (see ``value``).
+    _submitted: TypedValues | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box"):
@@ -63,25 +72,22 @@ class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], Generic[R]):
 
     def on_mount(self) -> None:
         # Textual calls every class's on_mount along the MRO, this one last: a subclass
-        # need not call it, and must not move the focus itself (this would override it).
+        # need not call it.  ``set_focus`` acts at once, not through the app's queue as
+        # ``focus()`` does: keys typed as the form comes up go to its first field, and a
+        # Tab among them moves on from there rather than being undone by this.
         first = next(iter(self.query("Input, Select")), None)
-        if first is not None:
-            first.focus()
+        if first is not None and self.focused is None:
+            self.set_focus(first)
 
     def value(self, selector: str) -> str:
-        return self.query_one(selector, Input).value
+        """A field's value; while the command runs, the value it had when submitted, so a
+        key typed after Enter is not part of the command."""
+        field = self.query_one(selector, Input)
+        submitted = self._submitted
+        return submitted.get(field, field.value) if submitted is not None else field.value
 
     def show_error(self, text: str) -> None:
         self.query_one("#form-error", Static).update(text)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        # Enter moves to the next field; Enter in the last field submits.
-        event.stop()
-        inputs = list(self.query(Input))
-        if inputs and event.input is not inputs[-1]:
-            inputs[inputs.index(event.input) + 1].focus()
-        else:
-            self.submit()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -93,20 +99,27 @@ class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], Generic[R]):
     def action_cancel(self) -> None:
         self.dismiss(None)
 
+    def submit_typed(self) -> None:
+        self.submit()
+
     def submit(self) -> None:
         button = self.query_one("#submit", Button)
         if button.disabled:
             return
         button.disabled = True
         self.show_error("")
-        self._perform()
+        self.read_after_typed_keys(self._perform)
 
     @work(exclusive=True, group="form", exit_on_error=False)
-    async def _perform(self) -> None:
+    async def _perform(self, submitted: TypedValues) -> None:
         engine, session = self.wbo.engine, self.wbo.session
         if engine is None or session is None:
             raise NotAuthenticated("You are logged out.")
-        result = await self.perform(engine, session)
+        self._submitted = submitted
+        try:
+            result = await self.perform(engine, session)
+        finally:
+            self._submitted = None
         self.dismiss_when_active(result)
 
     def handle_engine_error(self, worker: Worker, error: Exception) -> bool:

@@ -1,4 +1,9 @@
-"""The idle lock: hides the console until the operator's own password is entered."""
+"""The idle lock: hides the console until the operator's own password is entered.
+
+The password and Enter often arrive in one burst (an SSH read, a password manager): this
+is a ``BurstSafeScreen``, so a backspace typed on the way edits what was typed before it
+and the attempt reads the field only once every key typed before Enter has landed.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,17 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 from textual.worker import Worker
 
 from wbo_tui.engine import AccountLocked, AuthenticationFailed, SessionInfo
+from wbo_tui.widgets.burst_input import BurstInput, BurstSafeScreen, TypedValues
 from wbo_tui.widgets.engine_workers import EngineWorkers
 
 from .dismissal import DismissWhenActive
 
 
-class LockScreen(DismissWhenActive, EngineWorkers, Screen[bool]):
+class LockScreen(DismissWhenActive, EngineWorkers, BurstSafeScreen[bool]):
     """A full screen (not a modal), so nothing of the console shows behind it."""
 
     HELP = (
@@ -41,7 +46,7 @@ class LockScreen(DismissWhenActive, EngineWorkers, Screen[bool]):
                 id="lock-who", markup=False,
             )
             yield Label("Password", classes="field-label")
-            yield Input(id="unlock-password", password=True, placeholder="password")
+            yield BurstInput(id="unlock-password", password=True, placeholder="password")
             yield Button("Unlock", id="unlock", variant="primary")
             yield Static("", id="unlock-error", markup=False)
         yield Footer()
@@ -50,27 +55,32 @@ class LockScreen(DismissWhenActive, EngineWorkers, Screen[bool]):
         return ("Console locked", self.HELP or "")
 
     def on_mount(self) -> None:
-        self.query_one("#unlock-password", Input).focus()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._submit()
+        # At once, not through the app's queue as ``focus()`` would: keys typed as the lock
+        # comes up go to the field, not nowhere.
+        self.set_focus(self.query_one("#unlock-password", Input))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "unlock":
             event.stop()
-            self._submit()
+            self.submit_typed()
 
-    def action_logout(self) -> None:
-        self.wbo.end_session("You logged out.")
-
-    def _submit(self) -> None:
+    def submit_typed(self) -> None:
         button = self.query_one("#unlock", Button)
         if button.disabled:
             return
         button.disabled = True
         self.query_one("#unlock-error", Static).update("")
-        self._unlock(self.query_one("#unlock-password", Input).value)
+        self.read_after_typed_keys(self._submit)
+
+    def action_logout(self) -> None:
+        self.wbo.end_session("You logged out.")
+
+    def _submit(self, typed: TypedValues) -> None:
+        field = self.query_one("#unlock-password", Input)
+        # The password leaves the field with the attempt: what is typed while it is checked
+        # is the next attempt, not appended to this one.
+        password, field.value = typed[field], ""
+        self._unlock(password)
 
     @work(exclusive=True, group="unlock", exit_on_error=False)
     async def _unlock(self, password: str) -> None:
@@ -81,9 +91,7 @@ class LockScreen(DismissWhenActive, EngineWorkers, Screen[bool]):
 
     def handle_engine_error(self, worker: Worker, error: Exception) -> bool:
         self.query_one("#unlock", Button).disabled = False
-        field = self.query_one("#unlock-password", Input)
-        field.value = ""
-        field.focus()
+        self.set_focus(self.query_one("#unlock-password", Input))
         if isinstance(error, AccountLocked):
             # Too many wrong passwords: the account is locked, so is this console's session.
             self.wbo.end_session(str(error))

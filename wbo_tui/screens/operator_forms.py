@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from textual.widget import Widget
-from textual.widgets import Input, SelectionList, Static
+from textual.widgets import SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from wbo_tui.engine import (
@@ -17,6 +17,7 @@ from wbo_tui.engine import (
     build,
 )
 from wbo_tui.engine.api import Engine
+from wbo_tui.widgets.burst_input import BurstInput
 
 from .forms import FormScreen, confirmation_matches, labelled
 
@@ -36,10 +37,10 @@ class CreateOperatorScreen(FormScreen[OperatorDTO]):
         self._role_names = role_names
 
     def compose_fields(self) -> Iterable[Widget]:
-        yield from labelled("Username", Input(id="new-username", placeholder="lower-case, e.g. jdoe"))
-        yield from labelled("Display name", Input(id="new-display-name"))
-        yield from labelled("First password", Input(id="new-password", password=True))
-        yield from labelled("Confirm password", Input(id="new-password-confirm", password=True))
+        yield from labelled("Username", BurstInput(id="new-username", placeholder="lower-case, e.g. jdoe"))
+        yield from labelled("Display name", BurstInput(id="new-display-name"))
+        yield from labelled("First password", BurstInput(id="new-password", password=True))
+        yield from labelled("Confirm password", BurstInput(id="new-password-confirm", password=True))
         yield from labelled("Roles (space toggles)",
                             SelectionList[str](*(Selection(name, name) for name in self._role_names), id="new-roles"))
 
@@ -70,8 +71,8 @@ class ResetPasswordScreen(FormScreen[str]):
             "cleared. Tell them the password through a separate channel.",
             classes="what-happens", markup=False,
         )
-        yield from labelled("New password", Input(id="reset-password", password=True))
-        yield from labelled("Confirm password", Input(id="reset-password-confirm", password=True))
+        yield from labelled("New password", BurstInput(id="reset-password", password=True))
+        yield from labelled("Confirm password", BurstInput(id="reset-password-confirm", password=True))
 
     async def perform(self, engine: Engine, session: SessionInfo) -> str:
         password = self.value("#reset-password")

@@ -1,5 +1,7 @@
 """Positions › Withdrawals: withdrawal applications, decided by another operator
-(maker-checker) and marked failed when the channel reports a failed leg.
+(maker-checker), then marked successful when the channel has paid them or failed when it
+reports a failed leg: until then an approved withdrawal counts as committed out of its
+accounts, and later approvals are judged net of it.
 
 An approval refused because a channel account is short shows the manual's message twice:
 as the app's error notification (the one path every engine refusal takes) and in a line
@@ -29,9 +31,10 @@ from .withdrawal_forms import MarkFailedScreen, WithdrawalScreen, withdrawal_sum
 
 THRESHOLD_RULE = (
     "Approval is refused when the principal account's (or the fee account's) available balance "
-    "minus this withdrawal's own amount would be below the account's blocking threshold; an "
-    "account with no blocking threshold uses zero, and an account never polled counts as "
-    "insufficient."
+    "minus what is already committed out of it and not yet settled (approved withdrawals, "
+    "allocations in flight) minus this withdrawal's own amount would be below the account's "
+    "blocking threshold; an account with no blocking threshold uses zero, and an account never "
+    "polled counts as insufficient."
 )
 
 
