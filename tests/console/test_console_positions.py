@@ -1,5 +1,5 @@
-"""The Positions area: positions after polls, filters, sorting, failures, staleness,
-Refresh, thresholds, and the channel accounts."""
+"""The Positions area: positions after polls, what is committed out of each account,
+filters, sorting, failures, staleness, Refresh, thresholds, and the channel accounts."""
 
 from __future__ import annotations
 
@@ -7,11 +7,22 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from console_helpers import START, login, plain, screen_text, settle, table_column, type_into, wait_for_screen
+from console_helpers import (
+    PASSWORDS,
+    START,
+    login,
+    plain,
+    screen_text,
+    settle,
+    table_column,
+    type_into,
+    wait_for_screen,
+)
 from textual.pilot import Pilot
+from textual.widget import Widget
 from textual.widgets import DataTable, Select
 
-from wbo_tui.engine import Engine, FixedClock, SequentialIds
+from wbo_tui.engine import ApproveItem, Engine, FixedClock, SequentialIds
 from wbo_tui.engine.passwords import fast_hasher
 from wbo_tui.engine.positions import (
     CreateChannelAccount,
@@ -19,6 +30,7 @@ from wbo_tui.engine.positions import (
     ListPositions,
     RegisterSettlementChannel,
     SetThresholds,
+    SubmitWithdrawal,
 )
 from wbo_tui.engine.upstream.simulator import SimulatedUpstream
 from wbo_tui.screens.forms import ConfirmScreen
@@ -88,7 +100,7 @@ async def test_positions_listed_after_a_poll_with_currency_precision(make_app, d
         table = positions_table(pilot)
         assert table.row_count == 4
         hkd = row_of(table, "1")
-        assert hkd[:7] == ["HK-PRIN-001", "HKD", "OK", "0s", "100,000.00", "0.00", "100,000.00"]
+        assert hkd[:8] == ["HK-PRIN-001", "HKD", "OK", "0s", "100,000.00", "0.00", "0.00", "100,000.00"]
         assert hkd[-2:] == ["withdrawal_principal", "settlement_hashkey_hk"]
         assert row_of(table, "2")[4] == "2,500.50"
         assert row_of(table, "3")[4] == "5,000.000000"
@@ -98,6 +110,53 @@ async def test_positions_listed_after_a_poll_with_currency_precision(make_app, d
     page = await desk.engine.setup_query(tool="test", query=ListPositions())
     assert {p.available for p in page.rows} == {Decimal("100000"), Decimal("2500.5"), Decimal("5000"),
                                                 Decimal("1.23456789")}
+
+
+@pytest.mark.parametrize("size", [WIDE, SMALL], ids=["120x36", "80x24"])
+async def test_what_is_committed_shows_beside_the_balance_with_the_room_left(make_app, desk, size) -> None:
+    """An approved withdrawal, not yet paid, counts against its accounts: an operator sees
+    it, and how much more an approval may commit, before an approval is refused for it."""
+    await desk.engine.setup_execute(tool="test", command=SetThresholds(
+        channel_account_id=1, threshold_alert="80000", threshold_blocking="60000"))
+    maker = await desk.engine.login("maker", PASSWORDS["maker"])
+    checker = await desk.engine.login("checker", PASSWORDS["checker"])
+    wd = await desk.engine.execute(maker, SubmitWithdrawal(client_id="C-42", channel=CHANNEL, currency="HKD",
+                                                           principal="30000.00", fee="2500.50"))
+    await desk.engine.execute(checker, ApproveItem(approval_id=wd.approval_id))
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        pane = await open_positions(pilot)
+        table = positions_table(pilot)
+        assert row_of(table, "1")[4:6] == ["100,000.00", "30,000.00"]
+        assert row_of(table, "2")[4:6] == ["2,500.50", "2,500.50"]
+        assert row_of(table, "3")[4:6] == ["5,000.000000", "0.000000"]
+        column = table.ordered_columns[5]
+        assert str(column.label) == "Committed"
+        assert column_x(table, 5) + column.get_render_width(table) <= size[0]  # on screen, even at 80 columns
+
+        table.move_cursor(row=table.get_row_index("1"))
+        await settle(pilot)
+        detail = plain(pane.query_one(".pane-detail"))
+        assert detail.endswith(
+            " Committed, not yet settled: 30,000.00 HKD. Approvals may commit up to 10,000.00 HKD more "
+            "(available − committed − blocking threshold 60,000.00).")
+        table.move_cursor(row=table.get_row_index("2"))
+        await settle(pilot)
+        assert plain(pane.query_one(".pane-detail")).endswith(
+            " Committed, not yet settled: 2,500.50 HKD. Approvals may commit nothing more "
+            "(available − committed − blocking threshold 0.00, none configured = 0.00).")
+        shown = " ".join(" ".join(shown_lines(pane.query_one(".pane-detail"))).split())
+        assert shown.endswith("blocking threshold 0.00, none configured = 0.00).")  # read whole, even at 80x24
+
+
+def shown_lines(widget: Widget) -> list[str]:
+    """The lines of ``widget`` as drawn on screen (cut where the layout cuts it)."""
+    return [widget.render_line(y).text for y in range(widget.region.height)]
+
+
+def column_x(table: DataTable, index: int) -> int:
+    """Where column ``index`` starts, the table unscrolled."""
+    return sum(c.get_render_width(table) for c in table.ordered_columns[:index])
 
 
 async def test_filter_by_currency_and_type(make_app, desk) -> None:
@@ -225,7 +284,7 @@ async def test_thresholds_form_refuses_inconsistent_values_then_saves(make_app, 
         await wait_for_screen(pilot, ShellScreen)
         await settle(pilot)
         row = row_of(positions_table(pilot), "1")
-        assert row[7:10] == ["150,000.00", "50,000.00", "ALERT"]
+        assert row[8:11] == ["150,000.00", "50,000.00", "ALERT"]
 
     position = next(p for p in (await desk.engine.setup_query(tool="test", query=ListPositions())).rows if p.channel_account_id == 1)
     assert (position.threshold_alert, position.threshold_blocking, position.level) == (
@@ -237,7 +296,8 @@ async def test_help_explains_the_withdrawal_threshold_rule(make_app, desk) -> No
     async with app.run_test(size=WIDE) as pilot:
         await open_positions(pilot)
         _, text = app.screen.help_text()
-        assert ("available balance minus the withdrawal's own amount would be below the account's "
+        assert ("available balance minus what is already committed out of it and not yet settled (the "
+                "Committed column) minus the withdrawal's own amount would be below the account's "
                 "blocking threshold") in " ".join(text.split())
         assert "no blocking threshold configured uses zero" in " ".join(text.split())
 

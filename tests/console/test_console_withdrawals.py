@@ -1,6 +1,6 @@
 """Positions › Withdrawals and Deposits: submit, approve (and the three refusals for a short
-channel account), reject, mark failed; record a deposit and mark it successful; form
-refusals that save nothing; the denial panel."""
+channel account), reject, mark successful, mark failed; record a deposit and mark it
+successful; form refusals that save nothing; the denial panel."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from withdrawal_helpers import (
 )
 
 from wbo_tui.engine import ListApprovals, QueryAuditLog
-from wbo_tui.engine.positions import BOTH_SHORT, FEE_SHORT, PRINCIPAL_SHORT, ListDeposits
+from wbo_tui.engine.positions import BOTH_SHORT, FEE_SHORT, PRINCIPAL_SHORT, ListDeposits, MarkWithdrawalFailed
 from wbo_tui.screens.forms import ConfirmScreen
 from wbo_tui.screens.permission_request import PermissionRequestScreen
 from wbo_tui.screens.shell import ShellScreen
@@ -109,7 +109,8 @@ async def test_checker_approves_after_seeing_what_was_submitted(make_app, desk) 
         said = await confirm(pilot)
         assert ("Submitted: client C-42, principal 1,000.00 HKD from HK-PRIN-001, fee 10.00 HKD from HK-FEE-001, "
                 f"via {CHANNEL}, at 2026-11-20 09:30:00 UTC.") in said
-        assert "minus this withdrawal's own amount would be below the account's blocking threshold" in said
+        assert ("minus what is already committed out of it and not yet settled (approved withdrawals, allocations "
+                "in flight) minus this withdrawal's own amount would be below the account's blocking threshold") in said
         assert row(pilot, "withdrawals", wd.ref)[8] == "APPROVED"
         assert notices(pilot)[-1] == f"Withdrawal {wd.ref} approved."
         assert not pane.query_one("#withdrawal-refusal").has_class("-shown")
@@ -123,8 +124,9 @@ async def test_help_states_the_threshold_rule_and_the_refusal_messages(make_app,
         await open_withdrawals(pilot, "checker")
         _, text = app.screen.help_text()
         text = " ".join(text.split())
-        assert ("available balance minus this withdrawal's own amount would be below the account's blocking "
-                "threshold") in text
+        assert ("available balance minus what is already committed out of it and not yet settled (approved "
+                "withdrawals, allocations in flight) minus this withdrawal's own amount would be below the "
+                "account's blocking threshold") in text
         assert "no blocking threshold uses zero, and an account never polled counts as insufficient" in text
         assert "Please perform a fund allocation first." in text
 
@@ -228,13 +230,74 @@ async def test_mark_failed_fee_then_principal_records_the_domain_events(make_app
     assert [e["amount"] for e in await desk.events("withdrawal.failed.principal")] == ["1000.00"]
 
 
+async def select_withdrawal(pilot: Pilot, ref: str) -> None:
+    table = table_of(pilot, "withdrawals")
+    table.move_cursor(row=table.get_row_index(ref))
+    await settle(pilot)
+
+
+async def test_maker_marks_an_approved_withdrawal_successful(make_app, desk) -> None:
+    wd = await desk.submit()
+    await desk.approve(wd)
+    pending = await desk.submit("500.00", "5.00")
+    app = make_app()
+    async with app.run_test(size=WIDE) as pilot:
+        pane = await open_withdrawals(pilot, "maker")
+        assert pane.selected.ref == pending.ref  # newest first
+        assert pane.check_action("mark_successful", ()) is None  # pending: nothing paid yet
+        assert app.screen.active_bindings["s"].enabled is False  # the key is shown greyed
+        await pilot.press("s")
+        await settle(pilot)
+        assert isinstance(app.screen, ShellScreen)  # a greyed key opens nothing
+
+        await select_withdrawal(pilot, wd.ref)
+        assert app.screen.active_bindings["s"].enabled is True
+        await pilot.press("s")
+        said = await confirm(pilot)
+        assert said.splitlines() == [
+            f"• {wd.ref} APPROVED ({wd.approval_ref}): client C-42, 1,000.00 HKD + fee 10.00 via {CHANNEL}; "
+            "principal from HK-PRIN-001, fee from HK-FEE-001.",
+            f"• {wd.ref} becomes SUCCESSFUL: you record that the channel paid the principal 1,000.00 HKD out of "
+            "HK-PRIN-001 and the fee 10.00 HKD out of HK-FEE-001.",
+            "• Those amounts keep counting as committed out of their accounts until a poll shows a balance taken "
+            "after now; from then on the polled balance itself shows the money gone.",
+            "• It can no longer be marked failed. The mark is yours, final, and recorded in the audit log.",
+        ]
+        assert row(pilot, "withdrawals", wd.ref)[8] == "SUCCESSFUL"
+        assert notices(pilot)[-1] == f"Withdrawal {wd.ref} marked successful."
+        assert pane.check_action("mark_successful", ()) is None and pane.check_action("mark_failed", ()) is None
+    done = {w.ref: w for w in await desk.withdrawals()}
+    assert (done[wd.ref].status, done[wd.ref].failed_part) == ("SUCCESSFUL", None)
+    assert done[pending.ref].status == "PENDING"
+    page = await desk.engine.setup_query(tool="test", query=QueryAuditLog(action_prefix="withdrawal.succeed"))
+    assert [(r.operator, r.target_id) for r in page.records] == [("maker", wd.ref)]
+
+
+async def test_a_withdrawal_failed_in_its_fee_is_marked_successful_for_its_principal(make_app, desk) -> None:
+    wd = await desk.submit()
+    await desk.approve(wd)
+    maker = await desk.session("maker")
+    await desk.engine.execute(maker, MarkWithdrawalFailed(withdrawal_ref=wd.ref, part="fee", reason="fee returned"))
+    app = make_app()
+    async with app.run_test(size=WIDE) as pilot:
+        await open_withdrawals(pilot, "maker")
+        await pilot.press("s")
+        said = await confirm(pilot)
+        assert (f"{wd.ref} becomes SUCCESSFUL: you record that the channel paid the principal 1,000.00 HKD out of "
+                "HK-PRIN-001.") in said
+        assert "The fee stays recorded as failed: fee returned" in said
+        assert row(pilot, "withdrawals", wd.ref)[8:] == ["SUCCESSFUL", "2026-11-20 09:30:00", "fee: fee returned"]
+    [done] = await desk.withdrawals()
+    assert (done.status, done.failed_part) == ("SUCCESSFUL", "fee")
+
+
 async def test_f_cycles_the_status_filter_in_the_engine_query(make_app, desk) -> None:
-    await _three_withdrawals(desk)
+    await _withdrawals_of_each_status(desk)
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
         await open_withdrawals(pilot, "checker")
-        assert table_of(pilot, "withdrawals").row_count == 3
-        for status in ("PENDING", "APPROVED", "REJECTED", "FAILED"):
+        assert table_of(pilot, "withdrawals").row_count == 4
+        for status in ("PENDING", "APPROVED", "SUCCESSFUL", "REJECTED", "FAILED"):
             await pilot.press("f")
             await settle(pilot)
             shown = [str(table_of(pilot, "withdrawals").get_row_at(i)[8])
@@ -243,7 +306,7 @@ async def test_f_cycles_the_status_filter_in_the_engine_query(make_app, desk) ->
             assert f"status {status.lower()} (f cycles" in screen_text(pilot, "#withdrawals-pane .pane-status")
         await pilot.press("f")
         await settle(pilot)
-        assert table_of(pilot, "withdrawals").row_count == 3
+        assert table_of(pilot, "withdrawals").row_count == 4
 
 
 @pytest.mark.parametrize(("field", "value", "error"), [
@@ -365,10 +428,10 @@ async def test_viewer_may_list_but_submitting_offers_a_permission_request(make_a
 # --- snapshots ------------------------------------------------------------------------------
 
 
-async def _three_withdrawals(desk: Desk) -> None:
-    """A pending, an approved and a failed withdrawal, and a deposit of each status."""
+async def _withdrawals_of_each_status(desk: Desk) -> None:
+    """A pending, an approved, a successful and a failed withdrawal, and a deposit of each status."""
     from wbo_tui.engine import ApproveItem
-    from wbo_tui.engine.positions import MarkDepositSuccessful, MarkWithdrawalFailed, RecordDeposit
+    from wbo_tui.engine.positions import MarkDepositSuccessful, MarkWithdrawalSuccessful, RecordDeposit
 
     checker = await desk.session("checker")
     maker = await desk.session("maker")
@@ -378,6 +441,9 @@ async def _three_withdrawals(desk: Desk) -> None:
     await desk.engine.execute(checker, ApproveItem(approval_id=approved.approval_id))
     await desk.engine.execute(maker, MarkWithdrawalFailed(withdrawal_ref=failed.ref, part="fee",
                                                           reason="fee leg returned by the bank"))
+    paid = await desk.submit("5000.00", "12.00")
+    await desk.engine.execute(checker, ApproveItem(approval_id=paid.approval_id))
+    await desk.engine.execute(maker, MarkWithdrawalSuccessful(withdrawal_ref=paid.ref))
     await desk.submit()
     done = await desk.engine.execute(maker, RecordDeposit(client_id="C-7", channel_account_id=3, amount="2500.5"))
     await desk.engine.execute(maker, MarkDepositSuccessful(deposit_ref=done.ref))
@@ -408,12 +474,12 @@ def snapshot_steps(username: str, tab: str, *keys: str, confirm_it: bool = False
 
 
 def test_snapshot_withdrawals_list(snap_compare, make_app, db_url, tmp_path) -> None:
-    seed_in_thread(db_url, tmp_path, _three_withdrawals)
+    seed_in_thread(db_url, tmp_path, _withdrawals_of_each_status)
     assert snap_compare(make_app(), terminal_size=WIDE, run_before=snapshot_steps("checker", "withdrawals"))
 
 
 def test_snapshot_withdrawals_list_at_80x24(snap_compare, make_app, db_url, tmp_path) -> None:
-    seed_in_thread(db_url, tmp_path, _three_withdrawals)
+    seed_in_thread(db_url, tmp_path, _withdrawals_of_each_status)
     assert snap_compare(make_app(), terminal_size=SMALL, run_before=snapshot_steps("checker", "withdrawals"))
 
 
@@ -430,7 +496,7 @@ def test_snapshot_insufficient_fee_balance_at_80x24(snap_compare, make_app, db_u
 
 
 def test_snapshot_deposits_list(snap_compare, make_app, db_url, tmp_path) -> None:
-    seed_in_thread(db_url, tmp_path, _three_withdrawals)
+    seed_in_thread(db_url, tmp_path, _withdrawals_of_each_status)
     assert snap_compare(make_app(), terminal_size=WIDE, run_before=snapshot_steps("maker", "deposits"))
 
 

@@ -17,7 +17,7 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import DataTable, Select
 
-from wbo_tui.engine import CreateOperator, CreateRole, Engine, FixedClock, SequentialIds, SessionInfo
+from wbo_tui.engine import ApproveItem, CreateOperator, CreateRole, Engine, FixedClock, SequentialIds, SessionInfo
 from wbo_tui.engine.passwords import fast_hasher
 from wbo_tui.engine.positions import (
     CreateChannelAccount,
@@ -65,6 +65,13 @@ class Desk:
         try:
             return await self.engine.execute(session, SubmitWithdrawal(
                 client_id="C-42", channel=CHANNEL, currency="HKD", principal=principal, fee=fee))
+        finally:
+            await self.engine.logout(session)
+
+    async def approve(self, wd: WithdrawalDTO) -> None:
+        session = await self.session("checker")
+        try:
+            await self.engine.execute(session, ApproveItem(approval_id=wd.approval_id))
         finally:
             await self.engine.logout(session)
 

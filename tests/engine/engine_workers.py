@@ -16,6 +16,7 @@ from wbo_tui.engine import (
     AlreadyDecided,
     ApproveItem,
     Engine,
+    FixedClock,
     RejectItem,
     SessionInfo,
     SetOperatorEnabled,
@@ -69,10 +70,11 @@ def run_worker(url: str, name: str, session_json: str, tasks: Any, results: Any,
     loop = asyncio.new_event_loop()
     engine = None
     try:
-        engine = loop.run_until_complete(Engine.open(url, hasher=fast_hasher()))
         # The operator's session, as the parent's login made it: a second console that
-        # holds the same token (the engine checks it in every transaction).
+        # holds the same token (the engine checks it in every transaction), on the
+        # parent's fixed clock, at which the session is live.
         actor = SessionInfo.model_validate_json(session_json)
+        engine = loop.run_until_complete(Engine.open(url, hasher=fast_hasher(), clock=FixedClock(actor.login_at)))
         results.put(("ready", name, None, None))
         while True:
             task = tasks.get()
@@ -99,7 +101,7 @@ def run_worker(url: str, name: str, session_json: str, tasks: Any, results: Any,
 def run_with_session(url: str, session_json: str, role: str) -> str:
     """In a process of its own: create ``role`` with the session the parent logged in
     (at the session's login time, as the parent's fixed clock has it)."""
-    from wbo_tui.engine import CreateRole, FixedClock
+    from wbo_tui.engine import CreateRole
 
     session = SessionInfo.model_validate_json(session_json)
 

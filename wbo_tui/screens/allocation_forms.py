@@ -5,7 +5,6 @@ result of a bulk decision.  Amounts go to the engine as typed; it names the bad 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 from typing import NamedTuple
 
 from textual import work
@@ -19,6 +18,7 @@ from textual.worker import Worker
 
 from wbo_tui.engine import ListCurrencies, RejectItem, SessionInfo, ValidationFailed, build
 from wbo_tui.engine.allocations import AllocationDTO, BalancePreview, BalancePreviewDTO, CreateManualAllocation
+from wbo_tui.engine.allocations.manual import SideDTO
 from wbo_tui.engine.api import Engine
 from wbo_tui.engine.positions import ListChannelAccounts
 from wbo_tui.engine.positions.channel_accounts import ChannelAccountDTO
@@ -39,8 +39,11 @@ class ManualAllocationScreen(PositionForm[AllocationDTO]):
         "Move money between two channel accounts of the same currency: the initiating "
         "(outgoing) account pays, the receiving account is credited. The amount is in the "
         "currency's precision; remarks say why and are required. Both accounts' available "
-        "balances are shown before and after (as last polled). The allocation waits for "
-        "another operator's approval; approving it executes the transfer."
+        "balances are shown before and after (as last polled), with how much of each is "
+        "already committed out of it and not yet settled (approved withdrawals, allocations in "
+        "flight). The allocation waits for another operator's approval, which is refused when "
+        "the outgoing account's available balance minus what is committed minus this amount "
+        "would be below its blocking threshold; approving it executes the transfer."
     )
 
     def __init__(self) -> None:
@@ -109,15 +112,20 @@ class ManualAllocationScreen(PositionForm[AllocationDTO]):
             query = BalancePreview(from_account_id=source.id, to_account_id=target.id)
         preview: BalancePreviewDTO = await engine.query(session, query)
         self.query_one("#alloc-balances", Static).update("\n".join((
-            self._side("Outgoing", source, preview.outgoing.available, preview.outgoing.after),
-            self._side("Incoming", target, preview.incoming.available, preview.incoming.after),
+            self._side("Outgoing", source, preview.outgoing),
+            self._side("Incoming", target, preview.incoming),
         )))
 
-    def _side(self, role: str, account: ChannelAccountDTO, before: Decimal | None, after: Decimal | None) -> str:
+    def _side(self, role: str, account: ChannelAccountDTO, side: SideDTO) -> str:
         places = self.precision.get(account.currency, 2)
-        shown_before = amount_text(before, places, blank="never polled")
-        shown_after = amount_text(after, places, blank="—")
-        return f"{role} {account_label(account)}: available {shown_before} → after {shown_after} {account.currency}"
+        committed = amount_text(side.committed, places)
+        if side.available is None:
+            before = f"never polled, {committed} committed"
+        else:
+            # The polled balance still holds what is committed out of it: "of which", not "minus".
+            before = f"{amount_text(side.available, places)} (of which {committed} committed)"
+        shown_after = amount_text(side.after, places, blank="—")
+        return f"{role} {account_label(account)}: available {before} → after {shown_after} {account.currency}"
 
     def handle_engine_error(self, worker: Worker, error: Exception) -> bool:
         if worker.group == "preview" and isinstance(error, ValidationFailed):

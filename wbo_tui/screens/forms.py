@@ -34,7 +34,7 @@ from .dismissal import DismissWhenActive
 R = TypeVar("R")
 
 
-class FormScreen(DismissWhenActive, EngineWorkers, BurstSafeScreen[R], ModalScreen[R], Generic[R]):
+class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], BurstSafeScreen[R], Generic[R]):
     """Subclasses yield their fields from ``compose_fields`` and implement ``perform``,
     reading the fields with ``value``."""
 
@@ -72,12 +72,14 @@ class FormScreen(DismissWhenActive, EngineWorkers, BurstSafeScreen[R], ModalScre
 
     def on_mount(self) -> None:
         # Textual calls every class's on_mount along the MRO, this one last: a subclass
-        # need not call it.  ``set_focus`` acts at once, not through the app's queue as
-        # ``focus()`` does: keys typed as the form comes up go to its first field, and a
-        # Tab among them moves on from there rather than being undone by this.
+        # need not call it, and must not move the focus itself (this would override it).
+        # ``set_focus`` acts at once, not later through the app's queue as ``focus()``
+        # does: the keys typed as the form comes up go to its first field.  The form opens
+        # scrolled to its top, where that field is; scrolling to it now, before the first
+        # layout, would scroll by a stale size.
         first = next(iter(self.query("Input, Select")), None)
-        if first is not None and self.focused is None:
-            self.set_focus(first)
+        if first is not None:
+            self.set_focus(first, scroll_visible=False)
 
     def value(self, selector: str) -> str:
         """A field's value; while the command runs, the value it had when submitted, so a

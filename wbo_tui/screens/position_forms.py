@@ -40,8 +40,9 @@ class ThresholdsScreen(FormScreen[PositionDTO]):
     HELP = (
         "Alert and blocking thresholds of one channel account, in its currency. Leave a field "
         "blank for 'not configured'. Blocking must not be above alert. A withdrawal's approval "
-        "is refused when the account's available balance minus the withdrawal's own amount "
-        "would fall below the blocking threshold (none configured: zero)."
+        "is refused when the account's available balance minus what is already committed out "
+        "of it and not yet settled minus the withdrawal's own amount would fall below the "
+        "blocking threshold (none configured: zero)."
     )
 
     def __init__(self, position: PositionDTO) -> None:

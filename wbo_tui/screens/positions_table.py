@@ -1,11 +1,15 @@
 """Positions › Positions: balances per channel account, re-read from the database every
-few seconds, filtered, sorted and paged in the engine's query."""
+few seconds, filtered, sorted and paged in the engine's query.  Beside the available
+balance stands what is committed out of the account and not yet settled, and the detail
+line says how much more an approval may commit: the figures an approval is judged by, so
+an operator sees why one was refused."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from rich.text import Text
@@ -51,6 +55,26 @@ def position_status(p: PositionDTO, now: datetime, stale_after_s: float) -> str:
     return "OK"
 
 
+def commitment_text(p: PositionDTO) -> str:
+    """What is committed out of the account, and how much more an approval may commit above
+    the blocking threshold (none configured: zero), as the engine judges it
+    (``positions.reservations``): available − committed − amount must stay at or above it."""
+    def shown(amount: Decimal) -> str:
+        return f"{amount_text(amount, p.amount_precision)} {p.currency}"
+
+    text = f" Committed, not yet settled: {shown(p.committed)}."
+    if p.available is None:
+        return text + " Never polled: withdrawals out of it are refused until a poll."
+    floor = p.threshold_blocking if p.threshold_blocking is not None else Decimal(0)
+    room = p.available - p.committed - floor
+    basis = f"available − committed − blocking threshold {amount_text(floor, p.amount_precision)}"
+    if p.threshold_blocking is None:
+        basis += ", none configured"
+    if room > 0:
+        return text + f" Approvals may commit up to {shown(room)} more ({basis})."
+    return text + f" Approvals may commit nothing more ({basis} = {amount_text(room, p.amount_precision)})."
+
+
 @dataclass(frozen=True, slots=True)
 class PositionFilters:
     currency: str | None = None
@@ -71,15 +95,20 @@ def parse_position_filters(currency: str, currency_type: str, since: str, until:
 
 
 class PositionsPane(TablePane):
-    # Status and age come first: a stale or failed balance must be seen even on a narrow terminal.
-    COLUMNS = ("Account", "Ccy", "Status", "Age", "Available", "In transit", "Total", "Alert", "Blocking",
-               "Level", "Updated (UTC)", "Scenario", "Channel")
+    # Status and age come first: a stale or failed balance must be seen even on a narrow terminal;
+    # Committed next to Available, still on screen at 80 columns, as approvals count both.
+    COLUMNS = ("Account", "Ccy", "Status", "Age", "Available", "Committed", "In transit", "Total", "Alert",
+               "Blocking", "Level", "Updated (UTC)", "Scenario", "Channel")
     EMPTY = "No positions: configure channel accounts, then wait for a poll or press r."
     HELP = (
         "Balances of each channel account as last polled from the upstream, re-read from the "
         "database every few seconds (polls by other consoles show up too). Status: OK, FAILED "
         "(the error is in the line below the table), NEVER polled, or STALE when the last poll "
-        "is older than twice the poll interval. Filter by currency, type (fiat/crypto) and update "
+        "is older than twice the poll interval. Committed: what is committed out of the account "
+        "and not yet settled (approved withdrawals, allocations in flight, settlements no poll "
+        "shows yet); an approval is refused when available minus committed minus its own amount "
+        "would be below the blocking threshold, and the line below the table says how much more "
+        "may be committed. Filter by currency, type (fiat/crypto) and update "
         "time (YYYY-MM-DD [HH:MM] UTC; Enter applies). s cycles the sort column, S reverses it; "
         "[ and ] page. r polls the upstream now; t sets the selected account's thresholds."
     )
@@ -200,7 +229,7 @@ class PositionsPane(TablePane):
         updated = f"{p.polled_at:%Y-%m-%d %H:%M:%S}" if p.polled_at else "never"
         age = age_text((now - p.polled_at).total_seconds()) if p.polled_at else "—"
         return [cell(p.account_no), cell(p.currency), Text(status, style=status_style), Text(age, justify="right"),
-                money(p.available), money(p.in_transit), money(p.total), money(p.threshold_alert),
+                money(p.available), money(p.committed), money(p.in_transit), money(p.total), money(p.threshold_alert),
                 money(p.threshold_blocking), Text(p.level, style=level_style), cell(updated), cell(p.scenario),
                 cell(p.channel)]
 
@@ -226,6 +255,7 @@ class PositionsPane(TablePane):
                 text += " Not polled yet."
             if p.as_of is not None:
                 text += f" Balance as of {p.as_of:%Y-%m-%d %H:%M:%S} UTC."
+            text += commitment_text(p)
         self.query_one(".pane-detail", Static).update(text)
 
     # --- filters, sort, pages -------------------------------------------------------------

@@ -21,7 +21,12 @@ from textual.widgets import Static
 from textual.worker import Worker
 
 from wbo_tui.engine import ApprovalDTO, ApproveItem, ListCurrencies, Query
-from wbo_tui.engine.positions import InsufficientChannelBalance, ListWithdrawals, WithdrawalDTO
+from wbo_tui.engine.positions import (
+    InsufficientChannelBalance,
+    ListWithdrawals,
+    MarkWithdrawalSuccessful,
+    WithdrawalDTO,
+)
 
 from .forms import ConfirmScreen
 from .pane import TablePane, cell
@@ -40,6 +45,14 @@ THRESHOLD_RULE = (
 
 def when(moment: Any) -> str:
     return "" if moment is None else f"{moment:%Y-%m-%d %H:%M:%S}"
+
+
+def parts_in_payment(w: WithdrawalDTO) -> list[tuple[str, Decimal, str]]:
+    """(part, amount, account) of each part of an approved withdrawal still being paid: not
+    marked failed, and not a zero fee (which moves nothing)."""
+    return [(part, amount, account) for part, amount, account in (
+        ("principal", w.principal, w.principal_account), ("fee", w.fee, w.fee_account))
+        if amount > 0 and w.failed_part not in (part, "both")]
 
 
 class MoneyPane(TablePane):
@@ -88,14 +101,17 @@ class WithdrawalsPane(MoneyPane):
     COLUMNS = ("Ref", "Client", "Channel", "Ccy", "Principal", "Fee", "Principal account", "Fee account", "Status",
                "Submitted (UTC)", "Failure")
     EMPTY = "No withdrawal applications."
-    STATUSES = ("PENDING", "APPROVED", "REJECTED", "FAILED")
+    STATUSES = ("PENDING", "APPROVED", "SUCCESSFUL", "REJECTED", "FAILED")
     HELP = (
         "Withdrawal applications, newest first. n submits one (client, channel, currency, "
         "principal and fee; the principal and fee accounts come from the channel account "
         "configuration) for another operator to approve. a approves the selected pending "
-        "application, x rejects it with a reason, m marks the principal or fee of an approved "
-        "one failed, f cycles the status filter. Needs assets.withdrawal_application_inquiry "
-        "(n and m: _operation, a and x: _approval). " + THRESHOLD_RULE + " The refusal reads "
+        "application, x rejects it with a reason, s marks an approved one successful once the "
+        "channel has paid it, m marks its principal or fee failed, f cycles the status filter. "
+        "An approved withdrawal counts as committed out of its accounts until a part is marked "
+        "failed (that part stops counting) or it is marked successful and a later poll shows "
+        "the balance without it. Needs assets.withdrawal_application_inquiry (n, s and m: "
+        "_operation, a and x: _approval). " + THRESHOLD_RULE + " The refusal reads "
         "\"The channel account's principal (or fee, or principal and fee) balance(s) for this "
         "currency ... insufficient. Please perform a fund allocation first.\""
     )
@@ -103,10 +119,12 @@ class WithdrawalsPane(MoneyPane):
         Binding("n", "new", "New", id="withdrawal-new", tooltip="Submit a withdrawal application"),
         Binding("a", "approve", "Approve", id="withdrawal-approve", tooltip="Approve the selected application"),
         Binding("x", "reject", "Reject", id="withdrawal-reject", tooltip="Reject the selected application"),
+        Binding("s", "mark_successful", "Mark successful", id="withdrawal-successful",
+                tooltip="Mark an approved withdrawal paid by the channel"),
         Binding("m", "mark_failed", "Mark failed", id="withdrawal-failed", tooltip="Mark a part failed"),
         Binding("f", "cycle_status", "Status filter", id="withdrawal-filter", tooltip="Cycle the status filter"),
     ]
-    ROW_ACTIONS = frozenset({"approve", "reject", "mark_failed"})
+    ROW_ACTIONS = frozenset({"approve", "reject", "mark_successful", "mark_failed"})
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
@@ -148,8 +166,9 @@ class WithdrawalsPane(MoneyPane):
     def applies(self, action: str, item: WithdrawalDTO | None) -> bool:
         if item is None:
             return False
-        if action == "mark_failed":
-            return item.status == "APPROVED" or (item.status == "FAILED" and item.failed_part != "both")
+        if action in ("mark_failed", "mark_successful"):
+            # A withdrawal failed in one part still has the other being paid: it may fail or succeed.
+            return item.status in ("APPROVED", "FAILED") and bool(parts_in_payment(item))
         return item.status == "PENDING"
 
     # --- acting ---------------------------------------------------------------------------
@@ -221,6 +240,32 @@ class WithdrawalsPane(MoneyPane):
         if w is not None:
             self.app.notify(f"Withdrawal {w.ref} marked failed ({w.failed_part}).", markup=False)
             self.load()
+
+    def action_mark_successful(self) -> None:
+        w: WithdrawalDTO = self.selected
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.run_command(MarkWithdrawalSuccessful(withdrawal_ref=w.ref),
+                                 f"Withdrawal {w.ref} marked successful.")
+
+        self.app.push_screen(ConfirmScreen(f"Mark withdrawal {w.ref} successful?", self.success_consequences(w),
+                                           "Mark successful", danger=False), callback=confirmed)
+
+    def success_consequences(self, w: WithdrawalDTO) -> list[str]:
+        """What marking ``w`` successful does, naming the parts paid and the accounts."""
+        paid = " and ".join(f"the {part} {self.amount(amount, w.currency)} {w.currency} out of {account}"
+                            for part, amount, account in parts_in_payment(w))
+        lines = [withdrawal_summary(w, self.money_line(w)),
+                 f"{w.ref} becomes SUCCESSFUL: you record that the channel paid {paid}."]
+        if w.failed_part:
+            lines.append(f"The {w.failed_part} stays recorded as failed: {w.failure_reason}")
+        lines += [
+            "Those amounts keep counting as committed out of their accounts until a poll shows a balance taken "
+            "after now; from then on the polled balance itself shows the money gone.",
+            "It can no longer be marked failed. The mark is yours, final, and recorded in the audit log.",
+        ]
+        return lines
 
     def handle_engine_error(self, worker: Worker, error: Exception) -> bool:
         if worker.group == "act" and isinstance(error, InsufficientChannelBalance):

@@ -58,6 +58,10 @@ class BurstSafeScreen(Screen[ResultType]):
 
     A subclass implements ``submit_typed``: what Enter in the last field does.  Whatever
     reads the fields to act on them goes through ``read_after_typed_keys``.
+
+    A modal screen names ``ModalScreen`` before this class among its bases: Textual takes
+    a screen's styles (its ``DEFAULT_CSS`` and the type names its CSS selectors match)
+    from the first widget class among the bases only, and this class brings no styles.
     """
 
     BINDINGS = [
