@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 
-import admin_workers
+import approver_workers
 import pytest
 from engine_support import PASSWORDS, login, new_operator, scalar
 
@@ -51,7 +51,7 @@ async def test_two_administrators_approving_one_role_change_at_once_take_one_dec
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(2), ctx.Queue()
     tasks = {name: ctx.Queue() for name in APPROVERS}
-    processes = [ctx.Process(target=admin_workers.run_approver, daemon=True,
+    processes = [ctx.Process(target=approver_workers.run_approver, daemon=True,
                              args=(db_url, name, PASSWORDS[name], tasks[name], results, barrier))
                  for name in APPROVERS]
     for process in processes:

@@ -15,8 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import approver_workers
 import pytest
-import reservations_workers
 from allocations_support import allocation_rows, create_rule, open_allocation_desk
 from engine_support import FRESH_PASSWORD, PASSWORDS, START, login, new_operator
 from hypothesis import HealthCheck, settings
@@ -476,7 +476,7 @@ async def test_two_consoles_approving_at_once_cannot_over_commit(
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(2), ctx.Queue()
     tasks = [ctx.Queue(), ctx.Queue()]
-    processes = [ctx.Process(target=reservations_workers.run_worker, daemon=True,
+    processes = [ctx.Process(target=approver_workers.run_approver, daemon=True,
                              args=(db_url, username, password, queue, results, barrier))
                  for (username, password), queue in zip(
                      (("checker", PASSWORDS["checker"]), ("checker2", FRESH_PASSWORD)), tasks, strict=True)]
@@ -495,7 +495,8 @@ async def test_two_consoles_approving_at_once_cannot_over_commit(
                 queue.put((round_no, w.approval_id))
             outcomes = sorted([await result(), await result()], key=lambda r: r[2][0])
             assert [r[0] for r in outcomes] == [round_no, round_no], outcomes
-            assert [r[2] for r in outcomes] == [("InsufficientChannelBalance", PRINCIPAL_SHORT), ("ok", "")], outcomes
+            assert [r[2] for r in outcomes] == [("InsufficientChannelBalance", PRINCIPAL_SHORT), ("ok", "APPROVED")], \
+                outcomes
             now = await statuses(desk)
             approved = [w for w in pair if now[w.ref] == "APPROVED"]
             assert len(approved) == 1 and await committed(desk, "hkd_principal") == D("60000.00"), now

@@ -1,6 +1,8 @@
-"""Worker processes for the four-eyes race: each is an administrator's console of its own
-(a spawned OS process with its own ``Engine``), logged in with the administrator's
-password, that approves the item it is given at the same moment as the other."""
+"""Worker processes for the approval races: each is a console of its own (a spawned OS
+process with its own ``Engine`` on the shared database) whose operator logs in there by
+username and password and approves the item it is given when both workers reach the
+barrier — the four-eyes race of two administrators, the reservations race of two
+checkers."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import asyncio
 import traceback
 from typing import Any
 
-from wbo_tui.engine import AlreadyDecided, ApproveItem, Engine, SessionInfo
+from wbo_tui.engine import AlreadyDecided, ApproveItem, Engine, SessionInfo, WboError
 from wbo_tui.engine.passwords import fast_hasher
 
 
@@ -17,6 +19,8 @@ async def _approve(engine: Engine, session: SessionInfo, approval_id: int) -> tu
         decided = await engine.execute(session, ApproveItem(approval_id=approval_id))
     except AlreadyDecided as exc:
         return "already", str(exc)
+    except WboError as exc:
+        return type(exc).__name__, str(exc)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the test
         return "error", f"{type(exc).__name__}: {exc}"
     return "ok", decided.status
@@ -24,7 +28,7 @@ async def _approve(engine: Engine, session: SessionInfo, approval_id: int) -> tu
 
 def run_approver(url: str, username: str, password: str, tasks: Any, results: Any, barrier: Any) -> None:
     """Process entry point.  Tasks: ``(round, approval_id)``, or None to stop.  Reports
-    ``("ready", username, None)`` once logged in, then ``(round, username, (result, detail))``."""
+    ``("ready", username, None)`` once logged in, then ``(round, username, (outcome, detail))``."""
     loop = asyncio.new_event_loop()
     engine = None
     try:
