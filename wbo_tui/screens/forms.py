@@ -48,7 +48,7 @@ class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], BurstSafeScre
     SUBMIT_LABEL = "Save"
     SUBMIT_VARIANT = "primary"
     # The fields as submitted, while ``perform`` runs (see ``value``).
-    _submitted: TypedValues | None = None
+    _as_submitted: TypedValues | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box"):
@@ -85,7 +85,7 @@ class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], BurstSafeScre
         """A field's value; while the command runs, the value it had when submitted, so a
         key typed after Enter is not part of the command."""
         field = self.query_one(selector, Input)
-        submitted = self._submitted
+        submitted = self._as_submitted
         return submitted.get(field, field.value) if submitted is not None else field.value
 
     def show_error(self, text: str) -> None:
@@ -117,11 +117,11 @@ class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], BurstSafeScre
         engine, session = self.wbo.engine, self.wbo.session
         if engine is None or session is None:
             raise NotAuthenticated("You are logged out.")
-        self._submitted = submitted
+        self._as_submitted = submitted
         try:
             result = await self.perform(engine, session)
         finally:
-            self._submitted = None
+            self._as_submitted = None
         self.dismiss_when_active(result)
 
     def handle_engine_error(self, worker: Worker, error: Exception) -> bool:
