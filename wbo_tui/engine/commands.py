@@ -91,6 +91,10 @@ def _rule(error: Any, model: type[BaseModel]) -> str:  # noqa: ANN401
     if kind in bounds:
         limit = next(iter(ctx.values()), None)
         return f"must be {bounds[kind]} {limit}"
+    if kind == "string_too_short":
+        return "is required" if ctx.get("min_length") == 1 else f"needs at least {ctx.get('min_length')} characters"
+    if kind == "string_too_long":
+        return f"allows at most {ctx.get('max_length')} characters"
     rule: str = error["msg"]
     if rule.startswith("Value error, "):
         rule = rule[len("Value error, "):]

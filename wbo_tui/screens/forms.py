@@ -150,8 +150,10 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(classes="modal-box"):
             yield Static(self._title, classes="modal-title", markup=False)
             yield Static("What will happen:", classes="modal-subtitle")
-            yield Static("\n".join(f"• {line}" for line in self._consequences), id="confirm-consequences",
-                         markup=False)
+            # Scrolls when long (a role's many permissions at 80x24): the buttons stay on screen.
+            with VerticalScroll(id="confirm-scroll"):
+                yield Static("\n".join(f"• {line}" for line in self._consequences), id="confirm-consequences",
+                             markup=False)
             with Horizontal(classes="modal-buttons"):
                 yield Button(self._confirm_label, id="confirm", variant="error" if self._danger else "primary")
                 yield Button("Cancel", id="cancel")
