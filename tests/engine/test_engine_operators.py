@@ -322,7 +322,7 @@ async def test_a_rejected_request_may_be_filed_again(engine: Engine) -> None:
         ({"username": "Bad User!"}, "Username", "must be 3–32 characters"),
         ({"username": "ab"}, "Username", "must be 3–32 characters"),
         ({"username": "9lives"}, "Username", "starting with a letter"),
-        ({"display_name": "   "}, "Display name", "at least 1 character"),
+        ({"display_name": "   "}, "Display name", "is required"),
         ({"display_name": "x" * 101}, "Display name", "at most 100 characters"),
         ({"roles": "viewer"}, "Roles", "valid list"),
     ],

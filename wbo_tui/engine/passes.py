@@ -61,7 +61,7 @@ class Backoff:
     delays in turn, then ``cap_s`` (no delay ever exceeds ``cap_s``)."""
 
     backoff_s: tuple[float, ...] = (30, 120, 600, 1800)
-    cap_s: float = 3600
+    cap_s: float = 3600  # seconds, not money
 
     def __post_init__(self) -> None:
         if not self.backoff_s or min(self.backoff_s) < 0 or self.cap_s < 0:
