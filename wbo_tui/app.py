@@ -20,7 +20,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from rich.text import Text
-from textual import events, work
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -40,11 +40,11 @@ from wbo_tui.engine import (
 from wbo_tui.engine.clock import Clock, IdGenerator
 from wbo_tui.screens.change_password import ChangePasswordScreen
 from wbo_tui.screens.help import HelpScreen
-from wbo_tui.screens.lock import LockScreen
 from wbo_tui.screens.login import LoginScreen
 from wbo_tui.screens.permission_request import PermissionRequestScreen
 from wbo_tui.screens.shell import ShellScreen
 from wbo_tui.screens.startup_error import StartupErrorScreen
+from wbo_tui.idle_lock import IdleLock
 from wbo_tui.widgets.engine_workers import EngineWorkers
 
 log = logging.getLogger("wbo_tui.console")
@@ -94,7 +94,7 @@ def _settle_heap() -> None:
     gc.freeze()
 
 
-class WboApp(EngineWorkers, App[None]):
+class WboApp(IdleLock, EngineWorkers, App[None]):
     """The console.  ``WboApp(settings).run()``; tests inject clock, ids and a fast hasher."""
 
     TITLE = "WBO Console"
@@ -269,47 +269,6 @@ class WboApp(EngineWorkers, App[None]):
         else:
             await self.push_screen(screen)
 
-    # --- idle lock ----------------------------------------------------------------------
-
-    async def on_event(self, event: events.Event) -> None:
-        # Every key and mouse event from the terminal passes here once before Textual
-        # routes it, so this is the one place that sees all operator input.
-        if isinstance(event, (events.Key, events.MouseEvent)) and not event.is_forwarded:
-            self._last_input_s = self.idle_clock()
-        await super().on_event(event)
-
-    def _check_idle(self) -> None:
-        if self.session is None or self._locked:
-            return
-        if self.idle_clock() - self._last_input_s >= self.settings.idle_lock_s:
-            self.lock_console()
-
-    def lock_console(self) -> None:
-        if self.session is None or self._locked:
-            return
-        self._locked = True
-        self.push_screen(LockScreen(self.session), callback=self._on_unlocked)
-        self._suspend_session(self.session)
-
-    @work(group="session", exit_on_error=False)
-    async def _suspend_session(self, session: SessionInfo) -> None:
-        """Suspend the session in the database too: until the password is entered, its
-        token can do nothing, from this console or from anywhere else."""
-        if self.engine is None:
-            return
-        try:
-            await self.engine.lock_session(session)
-        except WboError as error:
-            log.info("Locking the session of %s: %s", session.username, error)
-
-    def _on_unlocked(self, _result: object) -> None:
-        self._locked = False
-        self._last_input_s = self.idle_clock()
-
-    @property
-    def locked(self) -> bool:
-        return self._locked
-
     # --- errors -------------------------------------------------------------------------
 
     def report_error(self, error: BaseException) -> None:
@@ -398,9 +357,6 @@ class WboApp(EngineWorkers, App[None]):
     def action_logout(self) -> None:
         if self.session is not None:
             self.end_session("You logged out.")
-
-    def action_lock(self) -> None:
-        self.lock_console()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         if self._locked:
