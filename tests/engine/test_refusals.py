@@ -111,3 +111,25 @@ async def test_a_refused_commands_password_is_not_recorded(engine: Engine) -> No
     [(_, what)] = await _refusals(engine)
     assert what["fields"]["password"] == "(not recorded)"
     assert FRESH_PASSWORD not in repr(await snapshot(engine, everything=True))
+
+
+async def test_a_login_under_an_unknown_name_never_stores_what_was_typed(engine: Engine, db_url: str) -> None:
+    """A password typed into the username field is not kept: only its length, or with an
+    audit key a keyed hash, so repeated attempts with one name still show as one."""
+    from wbo_tui.engine import AuthenticationFailed
+
+    typed = "Star-Ferry-22"  # maker's password, in the wrong field
+    with pytest.raises(AuthenticationFailed):
+        await engine.login(typed, "anything-at-all")
+    [record] = await audit_records(engine, "operator.login_failed")
+    assert (record.operator, record.target_id) == ("login", f"unknown ({len(typed)} characters)")
+    keyed = await Engine.open(db_url, audit_key=b"k" * 32, hasher=engine.services.hasher, clock=engine.clock)
+    try:
+        for _ in range(2):
+            with pytest.raises(AuthenticationFailed):
+                await keyed.login(typed, "anything-at-all")
+    finally:
+        await keyed.close()
+    marks = [r.target_id for r in await audit_records(engine, "operator.login_failed")][1:]
+    assert marks[0] == marks[1] and marks[0].startswith("unknown#") and len(marks[0]) == len("unknown#") + 16
+    assert typed not in repr(await snapshot(engine, everything=True))
