@@ -195,6 +195,21 @@ class AllocationMachine(RuleBasedStateMachine):
         assert status != "pending_approval" and (approve or status == "rejected"), (row.order_no, status)
 
     @rule(index=st.integers(0, 20))
+    def approve_while_the_channel_is_down(self, index: int) -> None:
+        """An approval whose transfer cannot reach the channel: the allocation stays
+        processing, with its error and back-off, until the channel answers again."""
+        row = self.run(self._pick("pending_approval", index))
+        if row is None:
+            return
+        self.run(self.bank.set_channel_down(True))
+        try:
+            self.run(self.engine.execute(self.checker, ApproveItem(approval_id=row.approval_id)))
+        except InsufficientOutgoingBalance:
+            return
+        status = next(r.status for r in self.run(allocation_rows(self.engine)) if r.id == row.id)
+        assert status == "processing", (row.order_no, status)
+
+    @rule(index=st.integers(0, 20))
     def retry(self, index: int) -> None:
         row = self.run(self._pick("failed", index))
         if row is not None:
