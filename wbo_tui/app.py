@@ -105,12 +105,12 @@ class WboApp(IdleLock, EngineWorkers, App[None]):
         "screens/login.tcss",
         "screens/lock.tcss",
         "screens/startup_error.tcss",
-        "screens/modals.tcss",
+        "widgets/modals.tcss",
         "screens/shell.tcss",
-        "screens/admin.tcss",
-        "screens/audit.tcss",
-        "screens/positions.tcss",
-        "screens/allocations.tcss",
+        "screens/admin/admin.tcss",
+        "screens/audit/audit.tcss",
+        "screens/positions/positions.tcss",
+        "screens/allocations/allocations.tcss",
     ]
     BINDINGS = [Binding("f1", "help", "Help", show=False, id="help")]
 

@@ -17,14 +17,14 @@ from console_helpers import (
 from textual.widgets import DataTable, SelectionList
 
 from wbo_tui.engine import ApproveItem, ListApprovals, ListRoles, MySubmissions, RequestPermission, SetOperatorRoles
-from wbo_tui.screens.admin_changes import ChangesPane
-from wbo_tui.screens.admin_operators import OperatorsPane
-from wbo_tui.screens.admin_requests import RequestsPane
-from wbo_tui.screens.admin_roles import RolesPane
-from wbo_tui.screens.forms import ConfirmScreen
-from wbo_tui.screens.operator_forms import CreateOperatorScreen, ResetPasswordScreen, SetRolesScreen
-from wbo_tui.screens.reject import RejectScreen
-from wbo_tui.screens.role_forms import CreateRoleScreen, RolePermissionsScreen
+from wbo_tui.screens.admin.changes import ChangesPane
+from wbo_tui.screens.admin.operators import OperatorsPane
+from wbo_tui.screens.admin.requests import RequestsPane
+from wbo_tui.screens.admin.roles import RolesPane
+from wbo_tui.widgets.forms import ConfirmScreen
+from wbo_tui.screens.admin.operator_forms import CreateOperatorScreen, ResetPasswordScreen, SetRolesScreen
+from wbo_tui.widgets.reject import RejectScreen
+from wbo_tui.screens.admin.role_forms import CreateRoleScreen, RolePermissionsScreen
 from wbo_tui.screens.shell import ShellScreen
 
 

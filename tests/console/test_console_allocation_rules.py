@@ -24,10 +24,10 @@ from textual.widgets import DataTable, Select
 
 from wbo_tui.engine import Engine
 from wbo_tui.engine.allocations import EditAllocationRule
-from wbo_tui.screens.allocation_rules import RulesPane
-from wbo_tui.screens.forms import ConfirmScreen
+from wbo_tui.screens.allocations.rules import RulesPane
+from wbo_tui.widgets.forms import ConfirmScreen
 from wbo_tui.screens.permission_request import PermissionRequestScreen
-from wbo_tui.screens.rule_forms import RuleScreen, SchedulePreviewScreen
+from wbo_tui.screens.allocations.rule_forms import RuleScreen, SchedulePreviewScreen
 
 WIDE = (140, 40)
 SMALL = (80, 24)

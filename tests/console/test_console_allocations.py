@@ -29,10 +29,11 @@ from wbo_tui.engine.approvals import ListApprovals, RejectItem
 from wbo_tui.engine.passwords import fast_hasher
 from wbo_tui.engine.positions import SubmitWithdrawal
 from wbo_tui.engine.upstream.simulator import SimulatedUpstream
-from wbo_tui.screens.allocation_forms import BulkRejectScreen, BulkResultScreen, ManualAllocationScreen
-from wbo_tui.screens.allocation_records import AllocationsPane, TriggersPane
-from wbo_tui.screens.forms import ConfirmScreen
-from wbo_tui.screens.reject import RejectScreen
+from wbo_tui.screens.allocations.forms import BulkRejectScreen, BulkResultScreen, ManualAllocationScreen
+from wbo_tui.screens.allocations.explain import TriggersPane
+from wbo_tui.screens.allocations.records import AllocationsPane
+from wbo_tui.widgets.forms import ConfirmScreen
+from wbo_tui.widgets.reject import RejectScreen
 from wbo_tui.screens.shell import ShellScreen
 
 WIDE = (160, 40)

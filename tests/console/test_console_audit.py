@@ -9,7 +9,7 @@ from __future__ import annotations
 from console_helpers import login, plain, screen_text, settle, table_column, type_into
 from textual.widgets import DataTable
 
-from wbo_tui.screens.audit import AuditArea
+from wbo_tui.screens.audit.area import AuditArea
 
 
 async def open_audit(pilot) -> AuditArea:  # noqa: ANN001

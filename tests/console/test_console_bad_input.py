@@ -14,8 +14,8 @@ from textual.widgets import DataTable
 from wbo_tui.engine import Engine
 from wbo_tui.engine.positions import CreateChannelAccount, RegisterSettlementChannel, SetThresholds
 from wbo_tui.engine.upstream.simulator import SimulatedUpstream
-from wbo_tui.screens.allocation_records import TriggersPane
-from wbo_tui.screens.positions_table import PositionsPane
+from wbo_tui.screens.allocations.explain import TriggersPane
+from wbo_tui.screens.positions.table import PositionsPane
 
 CHANNEL = "settlement_hashkey_hk"
 HKD_MAX = "999,999,999,999.99"

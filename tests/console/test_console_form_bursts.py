@@ -20,7 +20,7 @@ from wbo_tui.engine import ListApprovals
 from wbo_tui.engine.schema import operators
 from wbo_tui.screens.change_password import ChangePasswordScreen
 from wbo_tui.screens.lock import LockScreen
-from wbo_tui.screens.operator_forms import CreateOperatorScreen
+from wbo_tui.screens.admin.operator_forms import CreateOperatorScreen
 from wbo_tui.screens.shell import ShellScreen
 
 NEW_PASSWORD = "Central-Pier-77"

@@ -34,11 +34,11 @@ from wbo_tui.engine import (
     UnreadCount,
 )
 from wbo_tui.engine.notify import DeliveryError
-from wbo_tui.screens.forms import ConfirmScreen
+from wbo_tui.widgets.forms import ConfirmScreen
 from wbo_tui.screens.inbox import InboxPane, InboxScreen
 from wbo_tui.screens.shell import ShellScreen
-from wbo_tui.screens.subscription_forms import CreateSubscriptionScreen
-from wbo_tui.screens.subscriptions import DeliveriesPane, SubscriptionsPane
+from wbo_tui.screens.admin.subscription_forms import CreateSubscriptionScreen
+from wbo_tui.screens.admin.subscriptions import DeliveriesPane, SubscriptionsPane
 from wbo_tui.widgets import header
 from wbo_tui.widgets.denied import DeniedPanel
 

@@ -7,11 +7,11 @@ from console_helpers import PASSWORDS, login, plain, screen_text, settle, table_
 from textual.widgets import DataTable
 
 from wbo_tui.engine import ApproveItem, ListApprovals, MySubmissions, RequestPermission
-from wbo_tui.screens.admin_operators import OperatorsPane
-from wbo_tui.screens.admin_requests import RequestsPane, SubmissionsPane
-from wbo_tui.screens.audit import AuditArea
-from wbo_tui.screens.forms import ConfirmScreen
-from wbo_tui.screens.operator_forms import CreateOperatorScreen
+from wbo_tui.screens.admin.operators import OperatorsPane
+from wbo_tui.screens.admin.requests import RequestsPane, SubmissionsPane
+from wbo_tui.screens.audit.area import AuditArea
+from wbo_tui.widgets.forms import ConfirmScreen
+from wbo_tui.screens.admin.operator_forms import CreateOperatorScreen
 from wbo_tui.screens.permission_request import PermissionRequestScreen
 from wbo_tui.screens.shell import ShellScreen
 from wbo_tui.widgets.denied import DeniedPanel

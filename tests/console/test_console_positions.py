@@ -33,10 +33,10 @@ from wbo_tui.engine.positions import (
     SubmitWithdrawal,
 )
 from wbo_tui.engine.upstream.simulator import SimulatedUpstream
-from wbo_tui.screens.forms import ConfirmScreen
+from wbo_tui.widgets.forms import ConfirmScreen
 from wbo_tui.screens.permission_request import PermissionRequestScreen
-from wbo_tui.screens.position_forms import ChannelAccountScreen, ThresholdsScreen
-from wbo_tui.screens.positions_table import PositionsPane
+from wbo_tui.screens.positions.forms import ChannelAccountScreen, ThresholdsScreen
+from wbo_tui.screens.positions.table import PositionsPane
 from wbo_tui.screens.shell import ShellScreen
 
 CHANNEL = "settlement_hashkey_hk"

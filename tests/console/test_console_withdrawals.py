@@ -32,12 +32,12 @@ from withdrawal_helpers import (
 
 from wbo_tui.engine import ListApprovals, QueryAuditLog
 from wbo_tui.engine.positions import BOTH_SHORT, FEE_SHORT, PRINCIPAL_SHORT, ListDeposits, MarkWithdrawalFailed
-from wbo_tui.screens.forms import ConfirmScreen
+from wbo_tui.widgets.forms import ConfirmScreen
 from wbo_tui.screens.permission_request import PermissionRequestScreen
 from wbo_tui.screens.shell import ShellScreen
-from wbo_tui.screens.reject import RejectScreen
-from wbo_tui.screens.withdrawal_forms import DepositScreen, MarkFailedScreen, WithdrawalScreen
-from wbo_tui.screens.withdrawals import WithdrawalsPane
+from wbo_tui.widgets.reject import RejectScreen
+from wbo_tui.screens.positions.withdrawal_forms import DepositScreen, MarkFailedScreen, WithdrawalScreen
+from wbo_tui.screens.positions.withdrawals import WithdrawalsPane
 
 WIDE = (160, 48)
 SMALL = (80, 24)

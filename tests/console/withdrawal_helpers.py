@@ -29,7 +29,7 @@ from wbo_tui.engine.positions import (
 )
 from wbo_tui.engine.positions.tables import domain_events
 from wbo_tui.engine.upstream.simulator import SimulatedUpstream
-from wbo_tui.screens.forms import ConfirmScreen
+from wbo_tui.widgets.forms import ConfirmScreen
 from wbo_tui.screens.shell import ShellScreen
 
 CHANNEL = "settlement_hashkey_hk"

@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Static
 
 from wbo_tui.engine import InboxMessageDTO, ListInbox, MarkInboxRead, UnreadCount, build
 
-from .pane import TablePane
+from wbo_tui.widgets.table_pane import TablePane
 
 # Messages listed at once, newest first; marking all read covers every unread one.
 INBOX_PAGE = 200

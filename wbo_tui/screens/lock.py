@@ -18,7 +18,7 @@ from wbo_tui.engine import AccountLocked, AuthenticationFailed, SessionInfo
 from wbo_tui.widgets.burst_input import BurstInput, BurstSafeScreen, TypedValues
 from wbo_tui.widgets.engine_workers import EngineWorkers
 
-from .dismissal import DismissWhenActive
+from wbo_tui.widgets.dismissal import DismissWhenActive
 
 
 class LockScreen(DismissWhenActive, EngineWorkers, BurstSafeScreen[bool]):

@@ -11,7 +11,7 @@ from textual.widgets import Static
 from wbo_tui.engine import SessionInfo
 from wbo_tui.engine.permissions import CATALOG
 
-from .area import Area
+from wbo_tui.widgets.area import Area
 
 
 class ModuleArea(Area):

@@ -11,7 +11,7 @@ from wbo_tui.engine import ApprovalDTO, PermissionDenied, RequestPermission, Ses
 from wbo_tui.engine.api import Engine
 from wbo_tui.engine.permissions import BY_CODE
 
-from .forms import FormScreen, labelled
+from wbo_tui.widgets.forms import FormScreen, labelled
 
 
 class PermissionRequestScreen(FormScreen[ApprovalDTO]):

@@ -16,8 +16,8 @@ from textual.widgets import ContentSwitcher, Footer
 from wbo_tui.widgets.engine_workers import EngineWorkers
 from wbo_tui.widgets.header import ConsoleHeader
 
-from .area import Area
-from .module_area import ModuleArea
+from wbo_tui.widgets.area import Area
+from wbo_tui.screens.module_area import ModuleArea
 
 AREAS: tuple[tuple[str, str], ...] = (
     ("positions", "Positions"),
@@ -34,19 +34,19 @@ def make_area(area_id: str) -> Area:
     """A new area widget; Positions, Allocations, Admin and Audit (tables, tabs, forms) are
     imported on first use."""
     if area_id == "admin":
-        from .admin import AdminArea
+        from wbo_tui.screens.admin.area import AdminArea
 
         return AdminArea(id="admin")
     if area_id == "audit":
-        from .audit import AuditArea
+        from wbo_tui.screens.audit.area import AuditArea
 
         return AuditArea(id="audit")
     if area_id == "positions":
-        from .positions_area import PositionsArea
+        from wbo_tui.screens.positions.area import PositionsArea
 
         return PositionsArea(id="positions")
     if area_id == "allocations":
-        from .allocations_area import AllocationsArea
+        from wbo_tui.screens.allocations.area import AllocationsArea
 
         return AllocationsArea(id="allocations")
     return ModuleArea(dict(AREAS)[area_id], id=area_id)
@@ -111,7 +111,7 @@ class ShellScreen(EngineWorkers, Screen[None]):
         self.current_area.enter()
 
     def action_inbox(self) -> None:
-        from .inbox import InboxScreen
+        from wbo_tui.screens.inbox import InboxScreen
 
         self.app.push_screen(InboxScreen(on_unread=self.query_one(ConsoleHeader).show_unread))
 

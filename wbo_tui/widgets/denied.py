@@ -9,7 +9,7 @@ from textual.widgets import Button, Static
 from wbo_tui.engine import PermissionDenied
 from wbo_tui.engine.permissions import BY_CODE
 
-from .engine_workers import EngineWorkers
+from wbo_tui.widgets.engine_workers import EngineWorkers
 
 
 class DeniedPanel(EngineWorkers, Vertical):

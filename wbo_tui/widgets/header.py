@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from wbo_tui.engine import UnreadCount
 
-from .engine_workers import EngineWorkers
+from wbo_tui.widgets.engine_workers import EngineWorkers
 
 log = logging.getLogger("wbo_tui.console")
 

@@ -32,8 +32,8 @@ from wbo_tui.engine.api import Engine
 from wbo_tui.engine.positions import PositionDTO
 from wbo_tui.widgets.engine_workers import EngineWorkers
 
-from .forms import ConfirmScreen, FormScreen, labelled
-from .position_forms import SCENARIOS
+from wbo_tui.widgets.forms import ConfirmScreen, FormScreen, labelled
+from wbo_tui.widgets.forms import SCENARIOS
 
 M = TypeVar("M", bound=BaseModel)
 TRIGGERS = {"schedule": "Schedule", "event": "Event"}

@@ -24,9 +24,9 @@ from wbo_tui.engine import (
     build,
 )
 
-from .forms import ConfirmScreen
-from .pane import TablePane, cell
-from .subscription_forms import CreateSubscriptionScreen
+from wbo_tui.widgets.forms import ConfirmScreen
+from wbo_tui.widgets.table_pane import TablePane, cell
+from wbo_tui.screens.admin.subscription_forms import CreateSubscriptionScreen
 
 # Deliveries shown at once, newest first: the failures that need attention are recent.
 DELIVERY_PAGE = 200

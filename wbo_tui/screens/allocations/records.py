@@ -19,7 +19,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Static
 
 from wbo_tui.engine import (
@@ -36,64 +36,25 @@ from wbo_tui.engine import (
 from wbo_tui.engine.allocations import (
     AllocationDTO,
     AllocationPage,
-    ExplainTriggers,
     ExportAllocations,
     GetAllocation,
     ListAllocations,
     RetryAllocation,
-    TriggerDTO,
 )
 from wbo_tui.engine.api import Engine
+from wbo_tui.screens.allocations.explain import TriggersPane
+from wbo_tui.screens.allocations.forms import (BulkRejectScreen, BulkResultScreen, ManualAllocationScreen, RowResult,
+                                               allocation_line, decision_outcome)
+from wbo_tui.screens.allocations.record_filters import PAGE_SIZE, describe_filters, parse_allocation_filters
+from wbo_tui.widgets.area import TabbedArea
+from wbo_tui.widgets.moments import when
+from wbo_tui.widgets.forms import ConfirmScreen
+from wbo_tui.widgets.table_pane import TablePane, cell
+from wbo_tui.widgets.reject import RejectScreen
 
-from .allocation_forms import BulkRejectScreen, BulkResultScreen, ManualAllocationScreen, RowResult, allocation_line
-from .area import TabbedArea
-from .forms import ConfirmScreen
-from .pane import TablePane, cell
-from .reject import RejectScreen
-
-PAGE_SIZE = 50
-STATUSES = ("pending_approval", "processing", "succeeded", "failed", "rejected", "unknown")
-ORIGINS = ("automatic", "manual")
 STATUS_STYLE = {"succeeded": "green", "failed": "bold red", "rejected": "red", "unknown": "bold yellow",
                 "pending_approval": "yellow", "processing": "cyan"}
-VERDICT_STYLE = {"chosen": "bold green", "outranked": "yellow", "not eligible": "dim", "missed": "bold red"}
 MARK = "●"
-
-
-def when(moment: Any) -> str:
-    return "" if moment is None else f"{moment:%Y-%m-%d %H:%M:%S}"
-
-
-def parse_allocation_filters(status: str, origin: str, currency: str, order_no: str) -> ListAllocations:
-    """The filter fields as the engine's query; a bad value is refused naming its field."""
-    chosen_status = status.strip().lower().replace(" ", "_") or None
-    if chosen_status is not None and chosen_status not in STATUSES:
-        raise ValidationFailed("Status", "must be one of " + ", ".join(s.replace("_", " ") for s in STATUSES))
-    chosen_origin = origin.strip().lower() or None
-    if chosen_origin is not None and chosen_origin not in ORIGINS:
-        raise ValidationFailed("Origin", "must be automatic or manual")
-    return ListAllocations(status=chosen_status, origin=chosen_origin, currency=currency.strip().upper() or None,
-                           order_no=order_no.strip().upper() or None, page_size=PAGE_SIZE)
-
-
-def describe_filters(q: ListAllocations) -> str:
-    parts = [f"{label} {value}" for label, value in (
-        ("status", q.status and q.status.replace("_", " ")), ("origin", q.origin), ("currency", q.currency),
-        ("order no", q.order_no),
-    ) if value]
-    return "Filters: " + ", ".join(parts) if parts else "No filters"
-
-
-async def decision_outcome(engine: Engine, session: SessionInfo, a: AllocationDTO, item: ApprovalDTO) -> RowResult:
-    """What an approval led to, read back after the transfer ran (it runs right after the
-    approval's commit, inside the same engine call)."""
-    if item.status != "APPROVED":
-        return RowResult(a.order_no, f"approval {item.ref} {item.status.lower()}: {item.outcome}", False)
-    now: AllocationDTO = await engine.query(session, GetAllocation(order_no=a.order_no))
-    text = f"approved → {now.status.replace('_', ' ')}"
-    if now.failure_reason:
-        text += f": {now.failure_reason}"
-    return RowResult(a.order_no, text, now.status in ("succeeded", "processing"))
 
 
 class AllocationsPane(TablePane):
@@ -436,103 +397,3 @@ class AllocationsPane(TablePane):
             return
         explain.show_order(a.order_no)
         area.show_tab("tab-explain")
-
-
-class TriggersPane(TablePane):
-    COLUMNS = ("Decided (UTC)", "Trigger", "Outcome", "Allocation")
-    EMPTY = "No decided triggers."
-    HELP = (
-        "Each decided trigger (an event, or a schedule's fire time), newest first: which rules "
-        "were considered, which one was chosen and why each other one was not (outranked by "
-        "priority, not eligible, or missed), and how the amount was worked out. Filter by "
-        "allocation order no or event id and press Enter; w on an automatic allocation opens "
-        "its decision here."
-    )
-
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
-        super().__init__(id=id)
-        self.add_class("alloc-explain")
-        self.query_filter = ExplainTriggers()
-
-    def compose(self) -> ComposeResult:
-        with Horizontal(classes="alloc-filter-bar"):
-            yield Input(id="explain-filter-order", placeholder="Allocation order no", compact=True)
-            yield Input(id="explain-filter-event", placeholder="Event id", compact=True)
-        yield from super().compose()
-
-    def compose_detail(self) -> ComposeResult:
-        with VerticalScroll(classes="explain-detail-scroll"):
-            yield Static("", id="explain-detail", markup=False)
-
-    async def fetch(self) -> Sequence[TriggerDTO]:
-        engine, session = self.wbo.engine, self.wbo.session
-        assert engine is not None and session is not None
-        return await engine.query(session, self.query_filter)
-
-    def row_key(self, item: TriggerDTO) -> str:
-        return item.trigger_key
-
-    def row_cells(self, t: TriggerDTO) -> Sequence[object]:
-        return (cell(when(t.decided_at)), cell(t.trigger), cell(t.outcome.replace("_", " ")),
-                cell(t.allocation_order_no or ""))
-
-    def status_text(self, items: Sequence[Any]) -> str:
-        q = self.query_filter
-        shown = [f"order no {q.order_no}" if q.order_no else "", f"event {q.event_id}" if q.event_id else ""]
-        filters = ", ".join(s for s in shown if s) or "none"
-        counted = f"{len(items)} shown (latest {q.limit})" if items else self.EMPTY.rstrip(".")
-        return f"{counted}; filters: {filters}."
-
-    def show_detail(self, t: TriggerDTO | None) -> None:
-        text = Text()
-        if t is not None:
-            e = t.explanation
-            text.append(f"{e.get('trigger') or t.trigger}\n", style="bold")
-            text.append(f"Decided {when(t.decided_at)} UTC")
-            if t.fire_at is not None:
-                text.append(f"; fire time {when(t.fire_at)} UTC")
-            if t.event_id is not None:
-                text.append(f"; event {t.event_id}")
-            text.append(f". Outcome: {t.outcome.replace('_', ' ')}")
-            text.append(f" → {t.allocation_order_no}\n" if t.allocation_order_no else "\n")
-            if t.outcome == "error":
-                # Not decided yet: the engine tries again after a back-off (allocations.triggers).
-                text.append(f"Could not be decided: {e.get('error')}\n", style="bold red")
-                text.append(f"Failed {e.get('failures')} time(s) in a row; next attempt after "
-                            f"{str(e.get('retry_at', ''))[:19].replace('T', ' ')} UTC.")
-                self.query_one("#explain-detail", Static).update(text)
-                return
-            considered = e.get("considered") or []
-            text.append("Rules considered:" if considered else "No rule serves this account and currency.\n")
-            for c in considered:
-                verdict = str(c.get("verdict", ""))
-                text.append(f"\n  {verdict:<12} ", style=VERDICT_STYLE.get(verdict, ""))
-                text.append(f"rule {c.get('rule')} {c.get('name')} (priority {c.get('priority')})")
-                if c.get("reason"):
-                    text.append(f": {c['reason']}")
-            amount = e.get("amount")
-            text.append(f"\nAmount: {amount if amount is not None else 'none'}")
-            if e.get("amount_reason"):
-                text.append(f" ({e['amount_reason']})")
-        self.query_one("#explain-detail", Static).update(text)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        event_text = self.query_one("#explain-filter-event", Input).value.strip()
-        order_no = self.query_one("#explain-filter-order", Input).value.strip().upper() or None
-        try:
-            # The query reads the id itself (ASCII digits, within range): int() here took any
-            # script's digits, and str.isdigit() passes "²", which int() then refuses.
-            self.query_filter = ExplainTriggers(order_no=order_no, event_id=event_text or None)
-        except ValidationFailed as error:
-            self.app.notify(str(error), title="Filter not applied", severity="error", markup=False)
-            return
-        self.load()
-        self.focus_table()
-
-    def show_order(self, order_no: str) -> None:
-        """Show only the decision that made allocation ``order_no`` (loaded when shown)."""
-        self.query_one("#explain-filter-order", Input).value = order_no
-        self.query_one("#explain-filter-event", Input).value = ""
-        self.query_filter = ExplainTriggers(order_no=order_no)
-

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
-from .admin_changes import ChangesPane
-from .admin_operators import OperatorsPane
-from .admin_requests import RequestsPane, SubmissionsPane
-from .admin_roles import RolesPane
-from .area import TAB_KEYS, Tab, TabbedArea
-from .subscriptions import DeliveriesPane, SubscriptionsPane
+from wbo_tui.screens.admin.changes import ChangesPane
+from wbo_tui.screens.admin.operators import OperatorsPane
+from wbo_tui.screens.admin.requests import RequestsPane, SubmissionsPane
+from wbo_tui.screens.admin.roles import RolesPane
+from wbo_tui.widgets.area import TAB_KEYS, Tab, TabbedArea
+from wbo_tui.screens.admin.subscriptions import DeliveriesPane, SubscriptionsPane
 
 
 class AdminArea(TabbedArea):

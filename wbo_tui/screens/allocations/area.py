@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from .allocation_records import AllocationsPane, TriggersPane
-from .allocation_rules import RulesPane
-from .area import NEXT_TAB, Tab, TabbedArea
+from wbo_tui.screens.allocations.explain import TriggersPane
+from wbo_tui.screens.allocations.records import AllocationsPane
+from wbo_tui.screens.allocations.rules import RulesPane
+from wbo_tui.widgets.area import NEXT_TAB, Tab, TabbedArea
 
 
 class AllocationsArea(TabbedArea):

@@ -12,7 +12,7 @@ from textual.widgets import TabbedContent, TabPane
 
 from wbo_tui.widgets.engine_workers import EngineWorkers
 
-from .pane import TablePane
+from wbo_tui.widgets.table_pane import TablePane
 
 
 class Area(EngineWorkers, Vertical):

@@ -16,8 +16,8 @@ from wbo_tui.engine.allocations import CreateAllocationRule, EditAllocationRule,
 from wbo_tui.engine.allocations.rules import AMOUNT_LABELS, OPERATION, PreviewSchedule
 from wbo_tui.engine.positions import ListPositions, PositionDTO
 
-from .pane import TablePane
-from .rule_forms import RuleScreen, SchedulePreviewScreen
+from wbo_tui.widgets.table_pane import TablePane
+from wbo_tui.screens.allocations.rule_forms import RuleScreen, SchedulePreviewScreen
 
 
 # Short forms for the table; the detail line and the editor use the engine's labels.

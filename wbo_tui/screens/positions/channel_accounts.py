@@ -11,8 +11,8 @@ from textual.widgets import Static
 
 from wbo_tui.engine.positions import ChannelAccountDTO, ChannelDTO, ListChannelAccounts, ListSettlementChannels
 
-from .pane import TablePane
-from .position_forms import ChannelAccountScreen
+from wbo_tui.widgets.table_pane import TablePane
+from wbo_tui.screens.positions.forms import ChannelAccountScreen
 
 
 

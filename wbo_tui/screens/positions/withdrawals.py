@@ -28,11 +28,12 @@ from wbo_tui.engine.positions import (
     WithdrawalDTO,
 )
 
-from .forms import ConfirmScreen
-from .pane import TablePane, cell
-from .position_forms import amount_text
-from .reject import RejectScreen
-from .withdrawal_forms import MarkFailedScreen, WithdrawalScreen, withdrawal_summary
+from wbo_tui.widgets.forms import ConfirmScreen
+from wbo_tui.widgets.table_pane import TablePane, cell
+from wbo_tui.widgets.forms import amount_text
+from wbo_tui.widgets.moments import when
+from wbo_tui.widgets.reject import RejectScreen
+from wbo_tui.screens.positions.withdrawal_forms import MarkFailedScreen, WithdrawalScreen, withdrawal_summary
 
 THRESHOLD_RULE = (
     "Approval is refused when the principal account's (or the fee account's) available balance "
@@ -41,10 +42,6 @@ THRESHOLD_RULE = (
     "blocking threshold; an account with no blocking threshold uses zero, and an account never "
     "polled counts as insufficient."
 )
-
-
-def when(moment: Any) -> str:
-    return "" if moment is None else f"{moment:%Y-%m-%d %H:%M:%S}"
 
 
 def parts_in_payment(w: WithdrawalDTO) -> list[tuple[str, Decimal, str]]:

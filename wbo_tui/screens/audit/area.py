@@ -30,9 +30,9 @@ from wbo_tui.engine import (
 )
 from wbo_tui.widgets.denied import DeniedPanel
 
-from .area import Area
-from .audit_filters import AuditFilters, parse_filters
-from .pane import cell
+from wbo_tui.widgets.area import Area
+from wbo_tui.screens.audit.filters import AuditFilters, parse_filters
+from wbo_tui.widgets.table_pane import cell
 
 PAGE_SIZE = 100
 _PAGE_KEYS = Binding.Group("Newer/older page", compact=True)

@@ -13,9 +13,9 @@ from textual.widgets import Static
 
 from wbo_tui.engine import ApprovalDTO, ApproveItem, ListApprovals, build
 
-from .forms import ConfirmScreen
-from .pane import TablePane
-from .reject import RejectScreen
+from wbo_tui.widgets.forms import ConfirmScreen
+from wbo_tui.widgets.table_pane import TablePane
+from wbo_tui.widgets.reject import RejectScreen
 
 OPERATOR_ROLES = "operator_roles"
 ROLE_PERMISSIONS = "role_permissions"

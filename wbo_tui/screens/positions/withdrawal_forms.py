@@ -23,7 +23,7 @@ from wbo_tui.engine.positions import (
     WithdrawalDTO,
 )
 
-from .forms import FormScreen, labelled
+from wbo_tui.widgets.forms import PositionForm, labelled, select_value
 
 R = TypeVar("R")
 
@@ -32,28 +32,6 @@ def withdrawal_summary(w: WithdrawalDTO, money: str) -> str:
     """One line naming exactly what was submitted; ``money`` is the formatted principal + fee."""
     return (f"{w.ref} {w.status} ({w.approval_ref}): client {w.client_id}, {money} via {w.channel}; principal "
             f"from {w.principal_account}, fee from {w.fee_account}.")
-
-
-def select_value(form: FormScreen, selector: str, label: str) -> str:
-    """The chosen value of a Select, or a refusal naming the field when nothing is chosen."""
-    value = form.query_one(selector, Select).value
-    if value is Select.NULL:
-        raise ValidationFailed(label, "is required")
-    return str(value)
-
-
-SHORT_ROWS = 30
-
-
-class PositionForm(FormScreen[R]):
-    """On a short terminal (under ``SHORT_ROWS`` rows, e.g. 80x24) the fields drop their
-    borders, so the whole form, its refusal and its buttons stay on screen together."""
-
-    def on_mount(self) -> None:
-        # (Textual calls FormScreen.on_mount too, after this one: see there.)
-        if self.app.size.height < SHORT_ROWS:
-            for field in (*self.query(Input), *self.query(Select)):
-                field.compact = True
 
 
 class ChannelForm(PositionForm[R]):

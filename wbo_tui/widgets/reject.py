@@ -10,7 +10,7 @@ from textual.widgets import Input, Static
 from wbo_tui.engine import ApprovalDTO, RejectItem, SessionInfo, build
 from wbo_tui.engine.api import Engine
 
-from .forms import FormScreen, labelled
+from wbo_tui.widgets.forms import FormScreen, labelled
 
 
 class RejectScreen(FormScreen[ApprovalDTO]):

@@ -16,16 +16,20 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Select, Static
 from textual.worker import Worker
 
-from wbo_tui.engine import ListCurrencies, RejectItem, SessionInfo, ValidationFailed, build
-from wbo_tui.engine.allocations import AllocationDTO, BalancePreview, BalancePreviewDTO, CreateManualAllocation
+from wbo_tui.engine import ApprovalDTO, ListCurrencies, RejectItem, SessionInfo, ValidationFailed, build
+from wbo_tui.engine.allocations import (
+    AllocationDTO,
+    BalancePreview,
+    BalancePreviewDTO,
+    CreateManualAllocation,
+    GetAllocation,
+)
 from wbo_tui.engine.allocations.manual import SideDTO
 from wbo_tui.engine.api import Engine
 from wbo_tui.engine.positions import ListChannelAccounts
 from wbo_tui.engine.positions.channel_accounts import ChannelAccountDTO
 
-from .forms import labelled
-from .position_forms import amount_text
-from .withdrawal_forms import PositionForm, select_value
+from wbo_tui.widgets.forms import PositionForm, amount_text, labelled, select_value
 
 
 def account_label(account: ChannelAccountDTO) -> str:
@@ -217,3 +221,15 @@ class BulkResultScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+async def decision_outcome(engine: Engine, session: SessionInfo, a: AllocationDTO, item: ApprovalDTO) -> RowResult:
+    """What an approval led to, read back after the transfer ran (it runs right after the
+    approval's commit, inside the same engine call)."""
+    if item.status != "APPROVED":
+        return RowResult(a.order_no, f"approval {item.ref} {item.status.lower()}: {item.outcome}", False)
+    now: AllocationDTO = await engine.query(session, GetAllocation(order_no=a.order_no))
+    text = f"approved → {now.status.replace('_', ' ')}"
+    if now.failure_reason:
+        text += f": {now.failure_reason}"
+    return RowResult(a.order_no, text, now.status in ("succeeded", "processing"))

@@ -12,7 +12,7 @@ from wbo_tui.engine import CreateSubscription, SessionInfo, SubscriptionDTO, Val
 from wbo_tui.engine.api import Engine
 from wbo_tui.engine.notify.topics import TOPICS
 
-from .forms import FormScreen, labelled
+from wbo_tui.widgets.forms import FormScreen, labelled
 
 CHANNEL_CHOICES = (
     ("inbox: the in-console inbox", "inbox"),

@@ -11,8 +11,8 @@ from textual.widgets import Static
 
 from wbo_tui.engine import ListRoles, RoleDTO
 
-from .pane import TablePane
-from .role_forms import CreateRoleScreen, RolePermissionsScreen
+from wbo_tui.widgets.table_pane import TablePane
+from wbo_tui.screens.admin.role_forms import CreateRoleScreen, RolePermissionsScreen
 
 
 class RolesPane(TablePane):

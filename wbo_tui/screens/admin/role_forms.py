@@ -13,7 +13,7 @@ from wbo_tui.engine import CreateRole, RoleDTO, SessionInfo, SetRolePermissions,
 from wbo_tui.engine.api import Engine
 from wbo_tui.engine.permissions import CATALOG
 
-from .forms import FormScreen, labelled
+from wbo_tui.widgets.forms import FormScreen, labelled
 
 
 def catalog_list(selected: Iterable[str], *, id: str) -> SelectionList[str]:  # noqa: A002

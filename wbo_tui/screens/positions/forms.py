@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 
 from textual.widget import Widget
@@ -21,17 +20,9 @@ from wbo_tui.engine.positions import (
     UpdateChannelAccount,
 )
 
-from .forms import ConfirmScreen, FormScreen, labelled
+from wbo_tui.widgets.forms import SCENARIOS, ConfirmScreen, FormScreen, amount_text, labelled
 
-SCENARIOS = ("deposit", "withdrawal_principal", "withdrawal_fee", "trading", "fund_pool")
 CURRENCY_TYPES = ("fiat", "crypto")
-
-
-def amount_text(amount: Decimal | None, precision: int, *, blank: str = "—") -> str:
-    """Display text of an amount at its currency's precision, digits grouped; Decimal only."""
-    if amount is None:
-        return blank
-    return f"{amount:,.{precision}f}"
 
 
 class ThresholdsScreen(FormScreen[PositionDTO]):

@@ -19,9 +19,9 @@ from wbo_tui.engine import (
     build,
 )
 
-from .forms import ConfirmScreen
-from .operator_forms import CreateOperatorScreen, ResetPasswordScreen, SetRolesScreen
-from .pane import TablePane
+from wbo_tui.widgets.forms import ConfirmScreen
+from wbo_tui.screens.admin.operator_forms import CreateOperatorScreen, ResetPasswordScreen, SetRolesScreen
+from wbo_tui.widgets.table_pane import TablePane
 
 
 def operator_status(op: OperatorDTO) -> str:

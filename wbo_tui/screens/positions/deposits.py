@@ -11,10 +11,11 @@ from textual.widgets import Static
 from wbo_tui.engine import Query
 from wbo_tui.engine.positions import DepositDTO, ListDeposits, MarkDepositSuccessful
 
-from .forms import ConfirmScreen
-from .pane import cell
-from .withdrawal_forms import DepositScreen
-from .withdrawals import MoneyPane, when
+from wbo_tui.widgets.forms import ConfirmScreen
+from wbo_tui.widgets.table_pane import cell
+from wbo_tui.screens.positions.withdrawal_forms import DepositScreen
+from wbo_tui.screens.positions.withdrawals import MoneyPane
+from wbo_tui.widgets.moments import when
 
 
 class DepositsPane(MoneyPane):

@@ -3,11 +3,11 @@ applications and deposit records."""
 
 from __future__ import annotations
 
-from .area import NEXT_TAB, Tab, TabbedArea
-from .channel_accounts import ChannelAccountsPane
-from .deposits import DepositsPane
-from .positions_table import PositionsPane
-from .withdrawals import WithdrawalsPane
+from wbo_tui.widgets.area import NEXT_TAB, Tab, TabbedArea
+from wbo_tui.screens.positions.channel_accounts import ChannelAccountsPane
+from wbo_tui.screens.positions.deposits import DepositsPane
+from wbo_tui.screens.positions.table import PositionsPane
+from wbo_tui.screens.positions.withdrawals import WithdrawalsPane
 
 
 class PositionsArea(TabbedArea):

@@ -19,7 +19,7 @@ from wbo_tui.engine import (
 from wbo_tui.engine.api import Engine
 from wbo_tui.widgets.burst_input import BurstInput
 
-from .forms import FormScreen, confirmation_matches, labelled
+from wbo_tui.widgets.forms import FormScreen, confirmation_matches, labelled
 
 
 class CreateOperatorScreen(FormScreen[OperatorDTO]):

@@ -12,9 +12,9 @@ from textual.widgets import Static
 from wbo_tui.engine import ApprovalDTO, ApproveItem, ListApprovals, MySubmissions, build
 from wbo_tui.engine.permissions import BY_CODE
 
-from .forms import ConfirmScreen
-from .pane import TablePane
-from .reject import RejectScreen
+from wbo_tui.widgets.forms import ConfirmScreen
+from wbo_tui.widgets.table_pane import TablePane
+from wbo_tui.widgets.reject import RejectScreen
 
 
 def _when(item: ApprovalDTO) -> str:

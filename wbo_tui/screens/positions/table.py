@@ -24,9 +24,10 @@ from textual.worker import Worker
 from wbo_tui.engine import ValidationFailed
 from wbo_tui.engine.positions import ListPositions, PositionDTO, PositionPage
 
-from .audit_filters import parse_moment
-from .pane import TablePane, cell
-from .position_forms import ThresholdsScreen, amount_text
+from wbo_tui.widgets.moments import parse_moment
+from wbo_tui.widgets.table_pane import TablePane, cell
+from wbo_tui.screens.positions.forms import ThresholdsScreen
+from wbo_tui.widgets.forms import amount_text
 
 SORT_KEYS = ("account", "currency", "available", "in_transit", "total", "updated", "level")
 PAGE_SIZE = 50

@@ -13,7 +13,8 @@ typed before the submit had landed (see ``wbo_tui.widgets.burst_input``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Generic, TypeVar
+from decimal import Decimal
+from typing import Generic, TypeVar, get_args
 
 from textual import work
 from textual.app import ComposeResult
@@ -21,15 +22,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, Select, Static
 from textual.worker import Worker
 
 from wbo_tui.engine import AccountLocked, NotAuthenticated, PermissionDenied, SessionInfo, ValidationFailed, WboError
 from wbo_tui.engine.api import Engine
+from wbo_tui.engine.positions.channel_accounts import Scenario
 from wbo_tui.widgets.burst_input import BurstSafeScreen, TypedValues
 from wbo_tui.widgets.engine_workers import EngineWorkers
-
-from .dismissal import DismissWhenActive
+from wbo_tui.widgets.dismissal import DismissWhenActive
 
 R = TypeVar("R")
 
@@ -183,3 +184,37 @@ def confirmation_matches(new: str, confirm: str) -> None:
     if new != confirm:
         raise ValidationFailed("Confirmation", "does not match the new password")
 
+
+# --- pieces the areas' forms share -----------------------------------------------------
+
+# A channel account's business scenarios, as the engine names them.
+SCENARIOS: tuple[str, ...] = get_args(Scenario)
+
+
+def amount_text(amount: Decimal | None, precision: int, *, blank: str = "—") -> str:
+    """Display text of an amount at its currency's precision, digits grouped; Decimal only."""
+    if amount is None:
+        return blank
+    return f"{amount:,.{precision}f}"
+
+
+def select_value(form: FormScreen, selector: str, label: str) -> str:
+    """The chosen value of a Select, or a refusal naming the field when nothing is chosen."""
+    value = form.query_one(selector, Select).value
+    if value is Select.NULL:
+        raise ValidationFailed(label, "is required")
+    return str(value)
+
+
+SHORT_ROWS = 30
+
+
+class PositionForm(FormScreen[R]):
+    """On a short terminal (under ``SHORT_ROWS`` rows, e.g. 80x24) the fields drop their
+    borders, so the whole form, its refusal and its buttons stay on screen together."""
+
+    def on_mount(self) -> None:
+        # (Textual calls FormScreen.on_mount too, after this one: see there.)
+        if self.app.size.height < SHORT_ROWS:
+            for field in (*self.query(Input), *self.query(Select)):
+                field.compact = True

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from wbo_tui.engine import ValidationFailed
-
-MOMENT_FORMATS = (("%Y-%m-%d %H:%M", timedelta(minutes=1)), ("%Y-%m-%dT%H:%M", timedelta(minutes=1)),
-                  ("%Y-%m-%d", timedelta(days=1)))
-
+from wbo_tui.widgets.moments import parse_moment
 
 @dataclass(frozen=True, slots=True)
 class AuditFilters:
@@ -31,22 +28,6 @@ class AuditFilters:
             ("since", self.since_text), ("until", self.until_text),
         ) if value]
         return "Filters: " + ", ".join(parts) if parts else "No filters"
-
-
-def parse_moment(field: str, text: str, *, upper: bool) -> datetime | None:
-    """``YYYY-MM-DD`` or ``YYYY-MM-DD HH:MM``, UTC.  Both bounds are inclusive of what was
-    typed: ``until 2026-11-19`` includes that whole day, so the exclusive bound returned
-    for ``upper`` is the start of the next day (or minute)."""
-    text = text.strip()
-    if not text:
-        return None
-    for fmt, step in MOMENT_FORMATS:
-        try:
-            moment = datetime.strptime(text, fmt).replace(tzinfo=UTC)
-        except ValueError:
-            continue
-        return moment + step if upper else moment
-    raise ValidationFailed(field, "must be YYYY-MM-DD or YYYY-MM-DD HH:MM (UTC)")
 
 
 def parse_filters(operator: str, action_prefix: str, target_type: str, target_id: str,

@@ -1,0 +1,1 @@
+"""Admin area: operators, roles, permission requests, administrative changes, subscriptions."""

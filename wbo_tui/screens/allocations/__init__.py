@@ -1,0 +1,1 @@
+"""Allocations area: allocation records, fund allocation rules, manual allocations."""

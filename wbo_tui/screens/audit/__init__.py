@@ -1,0 +1,1 @@
+"""Audit area: the audit log and its filters."""

@@ -1,0 +1,1 @@
+"""Positions area: channel accounts and their positions, withdrawals, deposits."""
