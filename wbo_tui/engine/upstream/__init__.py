@@ -20,7 +20,6 @@ from .gateway import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from .http_gateway import HttpGateway
 from .http_server import UpstreamHttpServer
 from .registry import UpstreamConfigError, build_gateway
 from .simulator import RequestLogEntry, SimulatedTransfer, SimulatedUpstream
@@ -46,3 +45,13 @@ __all__ = [
     "UpstreamUnavailable",
     "build_gateway",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The HTTP client (httpx, and through it whatever CLI extras happen to be installed) is
+    # loaded only when a channel is configured to use it.
+    if name == "HttpGateway":
+        from .http_gateway import HttpGateway
+
+        return HttpGateway
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,7 +13,6 @@ from typing import Any
 
 from ..clock import Clock, Seconds
 from .gateway import UpstreamGateway
-from .http_gateway import HttpGateway
 from .simulator import SimulatedUpstream
 
 _FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -63,4 +62,6 @@ def build_gateway(config: Mapping[str, Any], *, clock: Clock | None = None) -> U
     timeout_s = _number(config, "timeout_s", DEFAULT_TIMEOUT_S)
     if not timeout_s:
         raise UpstreamConfigError("timeout_s must be positive")
+    from .http_gateway import HttpGateway  # loads httpx only for a channel that uses HTTP
+
     return HttpGateway(base_url, timeout_s=timeout_s, clock=clock)
