@@ -31,7 +31,16 @@ case "$cmd" in
     ;;
   test)
     setup
-    exec "$VENV/bin/python" -m pytest -q "$@"
+    # Quiet by default, once: a caller's own -q on top would make it -qq, which drops
+    # pytest's summary line; a caller who sets the verbosity (-q, -v) gets just that.
+    verbosity=(-q)
+    for arg in "$@"; do
+      case "$arg" in
+        --) break ;;
+        -q* | -v* | --quiet | --verbose | --verbosity=*) verbosity=() ;;
+      esac
+    done
+    exec "$VENV/bin/python" -m pytest ${verbosity[@]+"${verbosity[@]}"} "$@"
     ;;
   bench)
     setup

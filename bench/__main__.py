@@ -21,6 +21,8 @@ BENCHMARKS: dict[str, str] = {
     "startup": "bench.startup",
     "poll": "bench.poll",
     "allocate": "bench.allocate",
+    "records": "bench.records",
+    "stall": "bench.stall",
 }
 
 

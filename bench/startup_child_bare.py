@@ -3,7 +3,6 @@
 ``python -m bench.startup_child_bare``: runs headless at the console's size; its auto
 pilot records the moment the screen is on top and mounted (``interactive``), then the
 moment its widgets have drained their message queues (``settled``), and exits.
-With ``--with-stack`` it first imports the console's third-party libraries: the floor.
 """
 
 from __future__ import annotations
@@ -11,17 +10,6 @@ from __future__ import annotations
 from bench.startup_child_common import SIZE, finish, mark, marks, report, screen_ready, wait_until
 
 mark("started")
-
-import sys  # noqa: E402
-
-if "--with-stack" in sys.argv:
-    # The floor: the same bare app after importing the third-party libraries the console
-    # is built on (not the console's code).  No app on this stack can start faster.
-    import aiosqlite  # noqa: E402, F401
-    import argon2  # noqa: E402, F401
-    import pydantic  # noqa: E402, F401
-    import pydantic_settings  # noqa: E402, F401
-    import sqlalchemy.ext.asyncio  # noqa: E402, F401
 
 from textual.app import App, ComposeResult  # noqa: E402
 from textual.screen import Screen  # noqa: E402

@@ -130,7 +130,8 @@ def test_audit_verify_checks_the_key_anchors_the_head_and_catches_a_cut_log(tmp_
 
     kept = head - 2
     with sqlite3.connect(tmp_path / "cli.db") as db:
-        triggers = db.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+        triggers = db.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' "
+                              "AND tbl_name IN ('audit_log', 'audit_head')").fetchall()
         db.executescript("DROP TRIGGER audit_log_no_delete; DROP TRIGGER audit_head_forward_only;")
         db.execute("DELETE FROM audit_log WHERE seq > ?", (kept,))
         db.execute("UPDATE audit_head SET seq = ?, hash = (SELECT hash FROM audit_log WHERE seq = ?)", (kept, kept))

@@ -1,5 +1,9 @@
 """The WBO Console app: opens the engine, holds the operator's session, locks when idle.
 
+The login screen comes first, before the engine's libraries are imported: they are
+imported, and the engine opened, on a worker thread while the operator types
+(``wbo_tui.startup``).  Nothing here imports the engine at module level.
+
 Screens never touch the database; they call the engine in workers (see
 ``widgets/engine_workers.py``) and render the DTOs it returns.  The app owns what spans
 screens: the engine, the session, the idle lock, the one error reporter and the
@@ -9,43 +13,34 @@ command palette's console commands.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from argon2 import PasswordHasher
 from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from wbo_tui.config import Settings
-from wbo_tui.engine import (
-    AccountLocked,
-    ApprovalDTO,
-    Engine,
-    NotAuthenticated,
-    PasswordChangeRequired,
-    PermissionDenied,
-    SessionInfo,
-    SessionLocked,
-    WboError,
-)
-from wbo_tui.engine.clock import Clock, IdGenerator
-from wbo_tui.screens.change_password import ChangePasswordScreen
-from wbo_tui.screens.help import HelpScreen
-from wbo_tui.screens.login import LoginScreen
-from wbo_tui.screens.permission_request import PermissionRequestScreen
-from wbo_tui.screens.shell import ShellScreen
-from wbo_tui.screens.startup_error import StartupErrorScreen
 from wbo_tui.idle_lock import IdleLock
+from wbo_tui.screens.login import LoginScreen
+from wbo_tui.startup import ConsoleStartup
 from wbo_tui.widgets.engine_workers import EngineWorkers
+
+if TYPE_CHECKING:
+    # The engine and everything it stands on are imported on a worker thread while the
+    # operator types at the login screen (``wbo_tui.startup``); never at module level here.
+    from argon2 import PasswordHasher
+
+    from wbo_tui.config import Settings
+    from wbo_tui.engine import ApprovalDTO, Engine, PermissionDenied, SessionInfo
+    from wbo_tui.engine.clock import Clock, IdGenerator
 
 log = logging.getLogger("wbo_tui.console")
 
@@ -85,33 +80,28 @@ def configure_log_file() -> Path:
     return path
 
 
-def _settle_heap() -> None:
-    """Move everything start-up built (Textual, SQLAlchemy, pydantic) out of the garbage
-    collector's sight.  A console runs for hours; without this, each full collection
-    walks that whole heap again, and during a poll of thousands of accounts one such
-    pass stalled the screen for ~90 ms (measured by ``bench poll``)."""
-    gc.collect()
-    gc.freeze()
-
-
-class WboApp(IdleLock, EngineWorkers, App[None]):
+class WboApp(IdleLock, ConsoleStartup, EngineWorkers, App[None]):
     """The console.  ``WboApp(settings).run()``; tests inject clock, ids and a fast hasher."""
 
     TITLE = "WBO Console"
-    # Every stylesheet is loaded once, here: a Screen with a CSS_PATH of its own makes
-    # Textual re-parse the whole stylesheet when that screen is first shown.
+    # Every stylesheet is the app's (a Screen with a CSS_PATH of its own makes Textual
+    # re-parse the whole stylesheet when that screen is first shown).  The login screen's
+    # are read before it is shown; the shell's and the areas' (CSS_AFTER_START) while the
+    # operator types, after them and in this order (``ConsoleStartup``).
     CSS_PATH = [
         "app.tcss",
         "screens/login.tcss",
         "screens/lock.tcss",
         "screens/startup_error.tcss",
         "widgets/modals.tcss",
+    ]
+    CSS_AFTER_START = tuple(str(Path(__file__).parent / path) for path in (
         "screens/shell.tcss",
         "screens/admin/admin.tcss",
         "screens/audit/audit.tcss",
         "screens/positions/positions.tcss",
         "screens/allocations/allocations.tcss",
-    ]
+    ))
     BINDINGS = [Binding("f1", "help", "Help", show=False, id="help")]
 
     # How often the idle lock compares the time since the last input with the limit.
@@ -119,14 +109,18 @@ class WboApp(IdleLock, EngineWorkers, App[None]):
 
     def __init__(
         self,
-        settings: Settings,
+        settings: Settings | Callable[[], Settings],
         *,
         clock: Clock | None = None,
         ids: IdGenerator | None = None,
         hasher: PasswordHasher | None = None,
     ) -> None:
+        """``settings``, or a callable that reads them (``Settings``): the console then
+        reads them on a worker thread once the login screen is up, as the CLI does, so
+        importing pydantic does not delay the login screen either."""
         super().__init__()
-        self.settings = settings
+        self._settings_source = settings
+        self._settings: Settings | None = None if callable(settings) else settings
         self._clock = clock
         self._ids = ids
         self._hasher = hasher
@@ -134,6 +128,11 @@ class WboApp(IdleLock, EngineWorkers, App[None]):
         self.scheduler: Any = None
         self.anchors: Any = None  # writes the audit chain's head to the anchor file
         self.session: SessionInfo | None = None
+        # The sentence the start-up error screen shows (None while starting or started).
+        self.startup_error: str | None = None
+        self._console_started = asyncio.Event()
+        self._started = False
+        self._stopping = False
         # Seconds from a monotonic source; tests replace it (before run_test) to move idle time.
         self.idle_clock: Callable[[], float] = time.monotonic
         self._last_input_s = 0.0
@@ -145,42 +144,10 @@ class WboApp(IdleLock, EngineWorkers, App[None]):
     async def on_mount(self) -> None:
         self._last_input_s = self.idle_clock()
         self.set_interval(self.IDLE_CHECK_INTERVAL_S, self._check_idle)
-        try:
-            self.engine = await Engine.open(
-                self.settings.db_url, clock=self._clock, ids=self._ids, hasher=self._hasher,
-                policy=self.settings.security_policy(), audit_key=self.settings.audit_key(),
-            )
-        except WboError as error:
-            await self.push_screen(StartupErrorScreen(str(error)))
-            return
-        except Exception as error:  # noqa: BLE001 - shown as a sentence, logged in full
-            log.error("Could not open the database %s", self.settings.db_url, exc_info=error)
-            await self.push_screen(StartupErrorScreen(
-                f"The console could not open its database ({type(error).__name__}); "
-                f"see the log file {self.log_path}."
-            ))
-            return
         await self.push_screen(LoginScreen())
-        if self.settings.audit_anchor_file is not None:
-            from wbo_tui.engine.audit_anchor import AnchorKeeper
-
-            self.anchors = AnchorKeeper(self.engine, self.settings.audit_anchor_file,
-                                        interval_s=self.settings.audit_anchor_interval_s)
-            self.anchors.start()
-        # Every console runs the poll schedule; the database lets one process per
-        # interval actually ask the upstream.  Started after the login screen is up.
-        self.call_after_refresh(self._start_scheduler)
-
-    def _start_scheduler(self) -> None:
-        from wbo_tui.engine.scheduler import EngineScheduler
-
-        if self.engine is not None and self.scheduler is None:
-            self.scheduler = EngineScheduler(
-                self.engine, poll_interval_s=self.settings.poll_interval_s,
-                senders=self.settings.notification_senders(), delivery_interval_s=self.settings.delivery_interval_s,
-                allocation_interval_s=self.settings.allocation_interval_s,
-            )
-            self.scheduler.start()
+        # The engine's libraries are imported while the operator types: once the login
+        # screen has been drawn, so they do not delay it.
+        self.call_after_refresh(self._start_engine)
 
     # How long quitting waits for engine calls in flight before cancelling them.
     WORKER_DRAIN_S = 5.0
@@ -192,6 +159,7 @@ class WboApp(IdleLock, EngineWorkers, App[None]):
         # Workers of widgets already removed were cancelled before this runs: waiting on
         # them raises, so collect every outcome rather than stop at the first.  No new
         # scheduled tick starts meanwhile; the ticks in flight are waited for below.
+        self._stopping = True
         if self.scheduler is not None:
             self.scheduler.shutdown()
         drained = asyncio.gather(*(w.wait() for w in self.workers), return_exceptions=True)
@@ -229,13 +197,18 @@ class WboApp(IdleLock, EngineWorkers, App[None]):
         self._locked = False
         self._last_input_s = self.idle_clock()
         if session.must_change_password:
+            from wbo_tui.screens.change_password import ChangePasswordScreen
+
             self._show_only(ChangePasswordScreen(forced=True))
             return
+        from wbo_tui.screens.shell import ShellScreen  # imported while the operator typed
+
         self._show_only(ShellScreen())
-        self.call_after_refresh(_settle_heap)
 
     async def fresh_session(self) -> SessionInfo:
         """Re-read the operator's permissions, so a grant takes effect without a restart."""
+        from wbo_tui.engine import NotAuthenticated
+
         session, engine = self.session, self.engine
         if session is None or engine is None:
             raise NotAuthenticated("You are logged out.")
@@ -273,6 +246,9 @@ class WboApp(IdleLock, EngineWorkers, App[None]):
 
     def report_error(self, error: BaseException) -> None:
         """The one place a failed engine call becomes something the operator reads."""
+        from wbo_tui.engine import AccountLocked, NotAuthenticated, PasswordChangeRequired, PermissionDenied
+        from wbo_tui.engine import SessionLocked, WboError
+
         if isinstance(error, SessionLocked):
             # A list refresh that raced the idle lock; the lock screen already says it all.
             log.info("Refused while locked: %s", error)
@@ -292,6 +268,8 @@ class WboApp(IdleLock, EngineWorkers, App[None]):
             )
 
     def offer_permission_request(self, error: PermissionDenied) -> None:
+        from wbo_tui.screens.permission_request import PermissionRequestScreen
+
         if any(isinstance(screen, PermissionRequestScreen) for screen in self.screen_stack):
             return
         self.push_screen(PermissionRequestScreen(error), callback=self._request_filed)
@@ -322,6 +300,8 @@ class WboApp(IdleLock, EngineWorkers, App[None]):
     # --- help and commands --------------------------------------------------------------
 
     def action_help(self) -> None:
+        from wbo_tui.screens.help import HelpScreen
+
         screen = self.screen
         if isinstance(screen, HelpScreen):
             return
@@ -338,6 +318,8 @@ class WboApp(IdleLock, EngineWorkers, App[None]):
         self.push_screen(HelpScreen(title, description, keys))
 
     def action_change_password(self) -> None:
+        from wbo_tui.screens.change_password import ChangePasswordScreen
+
         if self.session is not None and not isinstance(self.screen, ChangePasswordScreen):
             self.push_screen(ChangePasswordScreen(), callback=self._password_changed)
 
@@ -364,7 +346,9 @@ class WboApp(IdleLock, EngineWorkers, App[None]):
             yield SystemCommand("Log out", "End your session and return to the login screen", self.action_logout)
             yield SystemCommand("Quit", "Log out and quit the console", self.action_quit)
             return
-        if isinstance(screen, ShellScreen):
+        # The shell's module is loaded with the engine: before that no screen is a shell.
+        shell = sys.modules.get("wbo_tui.screens.shell")
+        if shell is not None and isinstance(screen, shell.ShellScreen):
             for area_id, title in screen.AREAS:
                 yield SystemCommand(
                     f"Go to {title}", f"Show the {title} area", lambda a=area_id: screen.action_show_area(a)

@@ -1,16 +1,26 @@
-"""The ``wbo-tui`` command: start the console, set up databases, verify the audit log."""
+"""The ``wbo-tui`` command: start the console, set up databases, verify the audit log.
+
+Starting the console imports only what its login screen needs: the settings (pydantic)
+and the engine (SQLAlchemy…) are imported by the console while the operator types, so
+nothing here imports them at module level.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import getpass
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from wbo_tui.config import DATA_DIR, Settings
+if TYPE_CHECKING:
+    from wbo_tui.config import Settings
+
+# wbo_tui.config.DATA_DIR, without importing pydantic for it.
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, help="WBO Console: a terminal back office.")
 db_app = typer.Typer(help="Database schema.")
@@ -25,6 +35,8 @@ DEMO_DB = "wbo-demo.db"
 
 
 def _settings(db: str | None) -> Settings:
+    from wbo_tui.config import Settings
+
     settings = Settings()
     return settings.model_copy(update={"db_url": db}) if db else settings
 
@@ -60,24 +72,41 @@ async def _check_schema(url: str) -> None:
     await engine.close()
 
 
-def _start_console(settings: Settings) -> None:
-    _run(_check_schema(settings.db_url))
+def _start_console(settings: Settings | Callable[[], Settings]) -> None:
+    """Run the console.  It reads ``settings`` (when given a callable) and opens the
+    database behind its login screen; a database it cannot use gets the start-up error
+    screen, whose sentence is printed here too once the console has quit (exit status 1)."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # No terminal to show the console on (a script, a pipe): say what is wrong with
+        # the settings or the database as a line of text, before any screen.
+        from pydantic import ValidationError
+
+        from wbo_tui.startup import load_settings, startup_sentence
+
+        try:
+            url = load_settings(settings).db_url
+        except ValidationError as error:
+            _fail(startup_sentence(error, None, Path()))
+        _run(_check_schema(url))
     from wbo_tui.app import WboApp
 
-    WboApp(settings).run()
+    console = WboApp(settings)
+    console.run()
+    if console.startup_error is not None:
+        _fail(console.startup_error)
 
 
 @app.callback(invoke_without_command=True)
 def main_callback(ctx: typer.Context) -> None:
     """Without a sub-command, start the console on $WBO_DB_URL."""
     if ctx.invoked_subcommand is None:
-        _start_console(Settings())
+        _start_console(lambda: _settings(None))
 
 
 @app.command()
 def run(db: DbOption = None) -> None:
     """Start the console."""
-    _start_console(_settings(db))
+    _start_console(lambda: _settings(db))
 
 
 @app.command()
@@ -103,6 +132,7 @@ def demo(
         typer.echo(f"Demo database ready: {db}")
     elif not key_file.exists():
         new_key_file(key_file)  # an older demo: its chain is keyed from the next record on
+    # Read here: seeding has imported the engine (and pydantic) already.
     _start_console(_settings(url).model_copy(update={"audit_key_file": key_file, "audit_anchor_file": anchor_file}))
 
 
@@ -140,7 +170,10 @@ def seed_command(
 
         engine = await Engine.open(url, audit_key=_settings(db).audit_key())
         try:
-            await seed.seed(engine, seed.load(file), data_dir=Path.cwd())
+            # A simulated bank's store goes beside the database (or $WBO_SIMULATOR_DIR), not here.
+            data_dir = _settings(db).simulator_folder()
+            data_dir.mkdir(parents=True, exist_ok=True)
+            await seed.seed(engine, seed.load(file), data_dir=data_dir)
         finally:
             await engine.close()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,12 @@ from wbo_tui.engine.policy import SecurityPolicy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
+
+
+def user_data_dir() -> Path:
+    """The console's per-user data folder: ``$XDG_DATA_HOME/wbo-tui`` (by default
+    ``~/.local/share/wbo-tui``)."""
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "wbo-tui"
 
 
 class Settings(BaseSettings):
@@ -87,9 +95,33 @@ class Settings(BaseSettings):
     """Seconds between a console's anchors: what a truncation of the log could remove
     unnoticed is at most the records written since the last anchor."""
 
+    export_dir: Path | None = None
+    """The folder CSV exports are written to (created on the first export); by default
+    ``$XDG_DATA_HOME/wbo-tui/exports`` (``~/.local/share/wbo-tui/exports``), never the
+    folder the console was started from."""
+
+    simulator_dir: Path | None = None
+    """Where ``wbo-tui seed`` puts a simulated bank's store (``{data_dir}`` in a channel's
+    gateway settings); by default beside a SQLite database, else ``$XDG_DATA_HOME/wbo-tui``.
+    (``wbo-tui demo`` keeps its bank beside the demo database.)"""
+
     service_user: str = "wbo"
     """The account the console runs under in a deployment; ``wbo-tui doctor`` expects it to
     own the database, key and anchor files."""
+
+    def export_folder(self) -> Path:
+        """The folder CSV exports go to (``export_dir`` or the per-user default)."""
+        return (self.export_dir or user_data_dir() / "exports").expanduser()
+
+    def simulator_folder(self) -> Path:
+        """The folder for a seeded simulated bank's store (``simulator_dir``, else beside a
+        SQLite database file, else the per-user data folder)."""
+        if self.simulator_dir is not None:
+            return self.simulator_dir.expanduser()
+        sqlite_file = re.fullmatch(r"sqlite(?:\+\w+)?:///([^?]+)(?:\?.*)?", self.db_url)
+        if sqlite_file and sqlite_file.group(1) != ":memory:":
+            return Path(sqlite_file.group(1)).expanduser().resolve().parent
+        return user_data_dir()
 
     def notification_senders(self) -> dict[str, Any]:
         """Email and webhook senders for the delivery loop, from these settings."""

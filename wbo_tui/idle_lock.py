@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import events, work
 
-from wbo_tui.engine import SessionInfo, WboError
-from wbo_tui.screens.lock import LockScreen
+if TYPE_CHECKING:  # imported with the engine, after the login screen is up (wbo_tui.startup)
+    from wbo_tui.engine import SessionInfo
 
 log = logging.getLogger("wbo_tui.console")
 
@@ -42,6 +42,8 @@ class IdleLock:
     def lock_console(self) -> None:
         if self.session is None or self._locked:
             return
+        from wbo_tui.screens.lock import LockScreen
+
         self._locked = True
         self.push_screen(LockScreen(self.session), callback=self._on_unlocked)
         self._suspend_session(self.session)
@@ -50,6 +52,8 @@ class IdleLock:
     async def _suspend_session(self, session: SessionInfo) -> None:
         """Suspend the session in the database too: until the password is entered, its
         token can do nothing, from this console or from anywhere else."""
+        from wbo_tui.engine import WboError
+
         if self.engine is None:
             return
         try:

@@ -70,6 +70,7 @@ def db_url(template_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     shutil.copyfile(template_db, tmp_path / DB_NAME)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WBO_LOG_FILE", str(tmp_path / "console.log"))
+    monkeypatch.setenv("WBO_EXPORT_DIR", str(tmp_path))  # CSV exports, never the user's data folder
     return DB_URL
 
 

@@ -108,3 +108,24 @@ async def last_actions(engine: Engine, n: int = 3) -> list[str]:
 async def operator_row(engine: Engine, username: str):  # noqa: ANN201
     async with engine.db.connect() as conn:
         return (await conn.execute(select(operators).where(operators.c.username == username))).one()
+
+
+def lists_shown(pilot: Pilot) -> bool:
+    """Every list on screen has shown its load and measured its rows.  A table lays its
+    columns out from its rows on the next idle moment, not when the rows are added: a
+    snapshot taken in between (a loaded machine) shows columns cut to the width of their
+    labels.  Only what is on screen counts: a hidden tab loads when it is shown."""
+    from wbo_tui.widgets.table_pane import TablePane
+
+    screen = pilot.app.screen
+    for pane in screen.query(TablePane):
+        if pane.region.width and plain(pane.query_one(".pane-status")) == "Loading…":
+            return False
+    return not any(
+        table.region.width and (table._require_update_dimensions or table._new_rows)  # noqa: SLF001 - see above
+        for table in screen.query(DataTable)
+    )
+
+
+async def wait_for_lists(pilot: Pilot) -> None:
+    await wait_until(pilot, lambda: lists_shown(pilot), "the lists on screen to load and lay out")

@@ -193,11 +193,12 @@ async def test_rejecting_a_request_needs_a_reason_and_states_the_outcome(make_ap
         await wait_for_screen(pilot, RejectScreen)
         consequences = screen_text(pilot, "#reject-consequences")
         assert "maker is not granted RiskWarningFull" in consequences
+        await type_into(pilot, "#typed-confirmation-input", "REJECT 1")
         await pilot.click("#submit")
         await settle(pilot)
         assert screen_text(pilot, "#form-error") == "Reason is required when rejecting."
         await type_into(pilot, "#reject-reason", "Tom is back on Monday")
-        await pilot.press("enter")
+        await pilot.press("enter", "enter")  # to the confirmation (typed already), then reject
         await wait_for_screen(pilot, ShellScreen)
         await settle(pilot)
         assert pane.query_one(DataTable).row_count == 0

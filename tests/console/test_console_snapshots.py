@@ -70,3 +70,119 @@ def test_audit_area_filtered_at_160x48(snap_compare, make_app) -> None:
         no_blink(pilot)
 
     assert snap_compare(make_app(), terminal_size=LARGE, run_before=run_before)
+
+
+# --- every list at 80x24 and 160x48 (issue 10, point 4) -------------------------------------
+#
+# Each list with its own seeded data, the clock fixed.  The snapshot is taken once every
+# list on screen has loaded and laid its rows out (``wait_for_lists``): a table measures its
+# rows on the next idle moment, and a snapshot taken before shows columns cut to their labels.
+
+import pytest  # noqa: E402
+from console_helpers import wait_for_lists  # noqa: E402
+
+BOTH = pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
+
+
+def listed(username: str, *steps: str) -> Callable[[Pilot], Awaitable[None]]:
+    """Log in as ``username``, press ``steps``, wait for the lists, stop the cursors blinking."""
+    before = after(*steps, username=username)
+
+    async def run_before(pilot: Pilot) -> None:
+        await before(pilot)
+        await wait_for_lists(pilot)
+        no_blink(pilot)
+
+    return run_before
+
+
+def _positions(db_url: str, tmp_path) -> None:  # noqa: ANN001
+    from test_console_positions import seed_mixed
+
+    seed_mixed(db_url, tmp_path)
+
+
+def _withdrawals(db_url: str, tmp_path) -> None:  # noqa: ANN001
+    from test_console_withdrawals import _withdrawals_of_each_status
+    from withdrawal_helpers import seed_in_thread
+
+    seed_in_thread(db_url, tmp_path, _withdrawals_of_each_status)
+
+
+def _allocations(db_url: str, tmp_path, then: str | None = "_four") -> None:  # noqa: ANN001
+    import test_console_allocations as allocations
+
+    allocations.seed_in_thread(db_url, tmp_path, getattr(allocations, then) if then else None)
+
+
+@BOTH
+def test_list_positions(snap_compare, make_app, db_url, tmp_path, size) -> None:
+    _positions(db_url, tmp_path)
+    assert snap_compare(make_app(), terminal_size=size, run_before=listed("maker"))
+
+
+@BOTH
+def test_list_channel_accounts(snap_compare, make_app, db_url, tmp_path, size) -> None:
+    _positions(db_url, tmp_path)
+    assert snap_compare(make_app(), terminal_size=size, run_before=listed("maker", "ctrl+t"))
+
+
+@BOTH
+def test_list_withdrawals(snap_compare, make_app, db_url, tmp_path, size) -> None:
+    _withdrawals(db_url, tmp_path)
+    assert snap_compare(make_app(), terminal_size=size, run_before=listed("checker", "ctrl+t", "ctrl+t"))
+
+
+@BOTH
+def test_list_deposits(snap_compare, make_app, db_url, tmp_path, size) -> None:
+    _withdrawals(db_url, tmp_path)
+    assert snap_compare(make_app(), terminal_size=size,
+                        run_before=listed("maker", "ctrl+t", "ctrl+t", "ctrl+t"))
+
+
+@BOTH
+def test_list_allocation_rules(snap_compare, make_app, db_url, tmp_path, size) -> None:
+    _allocations(db_url, tmp_path, then=None)
+    assert snap_compare(make_app(), terminal_size=size, run_before=listed("maker", "2"))
+
+
+@BOTH
+def test_list_allocations(snap_compare, make_app, db_url, tmp_path, size) -> None:
+    _allocations(db_url, tmp_path)
+    assert snap_compare(make_app(), terminal_size=size, run_before=listed("checker", "2", "ctrl+t"))
+
+
+@BOTH
+def test_list_explain(snap_compare, make_app, db_url, tmp_path, size) -> None:
+    _allocations(db_url, tmp_path, then="_event_allocation")
+    assert snap_compare(make_app(), terminal_size=size,
+                        run_before=listed("viewer", "2", "ctrl+t", "ctrl+t", "down"))
+
+
+ADMIN_TABS = {"operators": (), "roles": ("]",), "requests": ("]",) * 2, "changes": ("]",) * 3,
+              "subscriptions": ("]",) * 4, "deliveries": ("[", "["), "submissions": ("[",)}
+
+
+@BOTH
+@pytest.mark.parametrize("tab", list(ADMIN_TABS))
+def test_list_admin(snap_compare, make_app, db_url, size, tab: str) -> None:
+    if tab in ("subscriptions", "deliveries"):
+        from notify_helpers import seed
+        from test_console_notify import _deliveries
+
+        seed(db_url, _deliveries)
+    assert snap_compare(make_app(), terminal_size=size, run_before=listed("admin", "5", *ADMIN_TABS[tab]))
+
+
+@BOTH
+def test_list_audit(snap_compare, make_app, size) -> None:
+    assert snap_compare(make_app(), terminal_size=size, run_before=listed("admin", "6"))
+
+
+@BOTH
+def test_list_inbox(snap_compare, make_app, db_url, size) -> None:
+    from notify_helpers import seed
+    from test_console_notify import _checker_inbox
+
+    seed(db_url, _checker_inbox)
+    assert snap_compare(make_app(), terminal_size=size, run_before=listed("checker", "i"))

@@ -69,6 +69,12 @@ def row(pilot: Pilot, tab: str, key: str) -> list[str]:
     return [str(c) for c in table_of(pilot, tab).get_row(key)]
 
 
+def cell_of(pilot: Pilot, tab: str, key: str, label: str) -> str:
+    """One cell by its column's label: a narrow table leaves low-priority columns out."""
+    table = table_of(pilot, tab)
+    return dict(zip((str(c.label) for c in table.ordered_columns), row(pilot, tab, key), strict=True))[label]
+
+
 async def fill_withdrawal(pilot: Pilot, *, currency: str = "HKD", principal: str = "1,000", fee: str = "10") -> None:
     await fill_party(pilot, "withdrawal", "C-42", currency)
     await type_into(pilot, "#withdrawal-principal", principal, keys=True)
@@ -96,7 +102,7 @@ async def test_maker_submits_a_withdrawal_through_the_form(make_app, desk) -> No
         assert f"Withdrawal {wd.ref} submitted for approval ({wd.approval_ref})" in notices(pilot)[-1]
 
     assert (wd.client_id, wd.principal, wd.fee, wd.status) == ("C-42", D("1000"), D("10"), "PENDING")
-    assert [e["amount"] for e in await desk.events("withdrawal.submitted.principal")] == ["1000"]
+    assert [e["amount"] for e in await desk.events("withdrawal.submitted.principal")] == ["1000.00"]  # stored canonical, at HKD's precision
     assert [e["amount"] for e in await desk.events("withdrawal.submitted.fee")] == ["10"]
 
 
@@ -136,10 +142,16 @@ async def test_a_maker_cannot_approve_their_own_withdrawal(make_app, desk) -> No
     wd = await desk.submit(as_user="supervisor", password=SUPERVISOR_PASSWORD)
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
-        await open_withdrawals(pilot, "supervisor", SUPERVISOR_PASSWORD)
+        pane = await open_withdrawals(pilot, "supervisor", SUPERVISOR_PASSWORD)
+        assert pilot.app.screen.active_bindings["a"].enabled is False  # greyed, with the reason below the table
+        assert plain(pane.query_one(".pane-hint")).startswith(
+            "a Approve, x Reject unavailable: you submitted this withdrawal application; another operator must "
+            "decide it")
         await pilot.press("a")
-        await confirm(pilot)
-        assert notices(pilot)[-1] == f"You submitted {wd.approval_ref}; another operator must decide it."
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, ShellScreen)  # nothing opened
+        assert notices(pilot)[-1] == ("a Approve is not available: you submitted this withdrawal application; "
+                                      "another operator must decide it.")
         assert row(pilot, "withdrawals", wd.ref)[8] == "PENDING"
     [still] = await desk.withdrawals()
     assert still.status == "PENDING"
@@ -171,7 +183,7 @@ async def test_approval_refused_for_a_short_account_shows_the_manuals_message(
         toast = pilot.app.screen.query_one(ToastRack).query(Toast).last()
         assert message in " ".join(plain_render(toast).split())
         assert screen.contains_region(toast.region)  # the whole toast, wrapped, on screen
-        assert row(pilot, "withdrawals", wd.ref)[8] == "PENDING"
+        assert cell_of(pilot, "withdrawals", wd.ref, "Status") == "PENDING"
     [still] = await desk.withdrawals()
     assert still.status == "PENDING"
     [item] = await desk.engine.query(await desk.session("checker"), ListApprovals(kind="withdrawal"))
@@ -185,10 +197,12 @@ async def test_checker_rejects_with_a_reason(make_app, desk) -> None:
         await open_withdrawals(pilot, "checker")
         await pilot.press("x")
         await wait_for_screen(pilot, RejectScreen)
+        await type_into(pilot, "#typed-confirmation-input", "REJECT 1")
         await pilot.press("enter")  # no reason yet
         await settle(pilot)
         assert screen_text(pilot, "#form-error") == "Reason is required when rejecting."
         await type_into(pilot, "#reject-reason", "client cancelled", keys=True)
+        await pilot.press("enter")  # to the confirmation, typed already
         await submit_and_close(pilot)
         assert row(pilot, "withdrawals", wd.ref)[8] == "REJECTED"
         assert notices(pilot)[-1] == f"{wd.approval_ref} rejected: client cancelled"
@@ -365,7 +379,7 @@ async def test_deposit_recorded_then_marked_successful(make_app, desk) -> None:
     [done] = await desk.engine.setup_query(tool="test", query=ListDeposits())
     assert done.status == "SUCCESSFUL"
     assert [(e["deposit_ref"], e["amount"]) for e in await desk.events("deposit.successful")] == [
-        (dp.ref, "2500.5")]
+        (dp.ref, "2500.50")]
 
 
 @pytest.mark.parametrize(("field", "value", "error"), [
@@ -457,7 +471,7 @@ async def _short_fee(desk: Desk) -> None:
 
 def snapshot_steps(username: str, tab: str, *keys: str, confirm_it: bool = False, then=None):  # noqa: ANN001, ANN201
     async def run_before(pilot: Pilot) -> None:
-        from console_helpers import no_blink
+        from console_helpers import no_blink, wait_for_lists
 
         await login(pilot, username)
         await open_tab(pilot, tab)
@@ -468,6 +482,7 @@ def snapshot_steps(username: str, tab: str, *keys: str, confirm_it: bool = False
             await confirm(pilot)
         if then is not None:
             await then(pilot)
+        await wait_for_lists(pilot)  # not before the table has laid its rows out (it once was, under load)
         no_blink(pilot)
 
     return run_before

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from console_helpers import PASSWORDS, START, settle, type_into, wait_for_screen
+from console_helpers import PASSWORDS, START, settle, type_into, wait_for_screen, wait_until
 from sqlalchemy import select
 from textual.pilot import Pilot
 from textual.screen import Screen
@@ -185,7 +185,9 @@ async def confirm(pilot: Pilot) -> str:
     """Confirm the open ConfirmScreen with the keyboard; return what it said would happen."""
     await wait_for_screen(pilot, ConfirmScreen)
     text = str(pilot.app.screen.query_one("#confirm-consequences").content)
-    await pilot.press("shift+tab", "enter")  # the Cancel button has the focus; Confirm is before it
+    screen = pilot.app.screen
+    await wait_until(pilot, lambda: screen.focused is screen.query_one("#confirm"), "the focused action")
+    await pilot.press("enter")  # an approval's dialog focuses its action: Enter does it
     await wait_for_screen(pilot, ShellScreen)
     await settle(pilot)
     return text

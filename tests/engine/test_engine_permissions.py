@@ -28,6 +28,7 @@ from engine_support import (
 from notify_support import failed_delivery_id, inbox_message_id, subscribe
 from sqlalchemy import select
 
+from wbo_tui.engine.approvals import AwaitingMyReview
 from wbo_tui.engine import (
     COMMAND_HANDLERS,
     QUERY_HANDLERS,
@@ -427,6 +428,8 @@ EXAMPLES: dict[type, Case] = {
     # The inbox: every operator their own.
     ListInbox: Case(None, _const(ListInbox()), None, tuple),
     UnreadCount: Case(None, _const(UnreadCount()), None, int),
+    # The header's review count: every operator their own.
+    AwaitingMyReview: Case(None, _const(AwaitingMyReview()), None, int),
     MarkInboxRead: Case(None, _mark_read_example, "inbox.mark_read", int),
     # Position management.
     RegisterSettlementChannel: Case(SETTLE_OPERATION, _const(RegisterSettlementChannel(

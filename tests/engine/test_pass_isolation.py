@@ -10,6 +10,8 @@ passes beside a poisoned channel pay each healthy allocation exactly once."""
 
 from __future__ import annotations
 
+import json
+
 import multiprocessing
 import sys
 import time
@@ -176,8 +178,11 @@ async def test_an_event_that_cannot_be_decided_waits_with_its_error_and_the_othe
     bad = await scalar(engine, "SELECT min(id) FROM domain_events WHERE kind = 'withdrawal.submitted.principal'")
     good_payload = await scalar(engine, "SELECT payload FROM domain_events WHERE id = :id", id=bad)
     # Written by an older release or by hand: an amount that is not a number.
+    broken = json.loads(good_payload)
+    assert broken["amount"] == "1.00"  # stored canonical, at the currency's precision
+    broken["amount"] = "one"
     await execute_raw(engine, "UPDATE domain_events SET payload = :p WHERE id = :id",
-                      p=good_payload.replace('"amount":"1"', '"amount":"one"'), id=bad)
+                      p=json.dumps(broken, separators=(",", ":")), id=bad)
 
     report = await engine.run_allocations()
 

@@ -170,7 +170,7 @@ async def test_a_manual_allocation_and_a_withdrawal_count_each_other(desk: Desk)
     assert str(caught.value) == (
         "The outgoing channel account HK-PRIN-001's available HKD balance is insufficient for this allocation: "
         "100000 available, 50000.00 already committed and not yet settled, 40000.00 more would leave 10000.00, "
-        "below the blocking threshold 20000. Wait for the committed transfers to settle and the next poll, "
+        "below the blocking threshold 20000.00. Wait for the committed transfers to settle and the next poll, "
         "or fund the account first.")
     fits = await allocation("30000.00")  # exactly down to the blocking threshold
     await desk.engine.execute(desk.checker, ApproveItem(approval_id=fits.approval_id))

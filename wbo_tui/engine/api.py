@@ -10,10 +10,11 @@ Commands and queries are pydantic models; results are DTOs.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
@@ -27,6 +28,7 @@ from .clock import Clock, IdGenerator, SystemClock, UuidIds
 from .commands import COMMAND_HANDLERS, QUERY_HANDLERS, Command, Query
 from .db import create_engine, describe_url, dispose
 from .dto import SessionInfo
+from .engine_loop import EngineLoop
 from .errors import NotAuthenticated, SchemaOutOfDate, WboError
 from .policy import SecurityPolicy
 from .uow import Actor, Services, UnitOfWork, read_unit, write_unit
@@ -45,7 +47,8 @@ def process_name() -> str:
 
 class Engine(Authentication):
     def __init__(self, db: AsyncEngine, url: str, services: Services,
-                 gateway_factory: Callable[[str, dict[str, Any]], Any] | None = None) -> None:
+                 gateway_factory: Callable[[str, dict[str, Any]], Any] | None = None,
+                 engine_loop: EngineLoop | None = None) -> None:
         self.db = db
         self.url = url
         self.services = services
@@ -54,6 +57,8 @@ class Engine(Authentication):
         self.holder = process_name()
         # Builds the upstream gateway of a settlement channel from its configuration.
         self.gateway_factory = gateway_factory or GatewayCache(services.clock)
+        # The thread and loop every call runs on (``own_loop``); None: the caller's loop.
+        self.engine_loop = engine_loop
 
     @classmethod
     async def open(
@@ -67,13 +72,17 @@ class Engine(Authentication):
         check_schema: bool = True,
         gateway_factory: Callable[[str, dict[str, Any]], Any] | None = None,
         audit_key: bytes | None = None,
+        own_loop: bool = False,
     ) -> Engine:
+        """``own_loop``: run every call on a thread of the engine's own (``engine_loop``),
+        as the console does, so its event loop never waits for disk or network; work after
+        a commit (an approved allocation's transfer) then runs after the call returns."""
         services = Services(
             clock=clock or SystemClock(), ids=ids or UuidIds(),
             hasher=hasher or passwords.default_hasher(), policy=policy or SecurityPolicy(),
             audit_key=audit_key,
         )
-        engine = cls(create_engine(url), url, services, gateway_factory)
+        engine = cls(create_engine(url), url, services, gateway_factory, EngineLoop() if own_loop else None)
         if check_schema:
             try:
                 await engine.check_schema()
@@ -82,11 +91,38 @@ class Engine(Authentication):
                 raise
         return engine
 
+    # How long closing waits for work queued after a commit (a transfer at a channel).
+    AFTER_COMMIT_DRAIN_S = 10.0
+
     async def close(self) -> None:
-        """Close the gateways this engine built (connections, files), then the database."""
+        """Let work after commits finish (``AFTER_COMMIT_DRAIN_S``), close the gateways this
+        engine built (connections, files), then the database, then the engine's loop."""
+        if self.engine_loop is None:
+            await self._close()
+            return
+        try:
+            await self.engine_loop.run(self._close())
+        finally:
+            await self.engine_loop.stop()
+
+    async def _close(self) -> None:
+        if self.engine_loop is not None:
+            await self.engine_loop.drain(self.AFTER_COMMIT_DRAIN_S)
         if isinstance(self.gateway_factory, GatewayCache):
             await self.gateway_factory.aclose()
         await dispose(self.db)
+
+    async def call(self, fn: Callable[..., Awaitable[R]], *args: Any, **kwargs: Any) -> R:
+        """``await fn(*args, **kwargs)`` where the engine's calls run (its own loop, when it
+        has one): for engine functions that take the engine or its database directly."""
+        if self.engine_loop is None:
+            return await fn(*args, **kwargs)
+        return await self.engine_loop.run(fn(*args, **kwargs))
+
+    async def after_commit_idle(self) -> None:
+        """Wait until the work queued after commits (transfers) has run (tests, tools)."""
+        if self.engine_loop is not None:
+            await self.engine_loop.run(self.engine_loop.drain())
 
     @property
     def database_label(self) -> str:
@@ -146,12 +182,19 @@ class Engine(Authentication):
                                   resolved=uow is not None and uow.resolved)
             raise
         for job in uow.after_commit:
-            try:
-                await job(self, self.holder)
-            except Exception:  # noqa: BLE001 - committed work is picked up again by its state
-                log.exception("After-commit work of %s failed; the allocation engine will retry it",
-                              type(command).__name__)
+            if self.engine_loop is not None:  # the caller has its answer once the unit commits
+                self.engine_loop.spawn(self._after_commit(job, command),
+                                       f"after-commit work of {type(command).__name__}")
+            else:
+                await self._after_commit(job, command)
         return result
+
+    async def _after_commit(self, job: Callable[[Any, str], Awaitable[None]], command: Command) -> None:
+        try:
+            await job(self, self.holder)
+        except Exception:  # noqa: BLE001 - committed work is picked up again by its state
+            log.exception("After-commit work of %s failed; the allocation engine will retry it",
+                          type(command).__name__)
 
     async def query(self, session: SessionInfo, query: Query) -> Any:
         handler = QUERY_HANDLERS.get(type(query))
@@ -201,6 +244,33 @@ class Engine(Authentication):
 
         slot = await self.execute(session, RefreshPositions())
         return await self.poll_positions(slot=slot, holder=holder)
+
+    def watch_changes(self, **options: Any) -> Any:
+        """The tables other connections commit changes to, as they commit: an async
+        iterator of sets of table names (``changes.watch_changes``)."""
+        from .changes import watch_changes
+
+        return watch_changes(self.db, **options)
+
+
+def _on_engine_loop(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+    """``method`` run whole on the engine's own loop (one hop per call), when it has one."""
+
+    @functools.wraps(method)
+    async def hop(self: Engine, *args: Any, **kwargs: Any) -> R:
+        loop = self.engine_loop
+        if loop is None or loop.here():
+            return await method(self, *args, **kwargs)
+        return await loop.run(method(self, *args, **kwargs))
+
+    return hop
+
+
+for _name in ("execute", "setup_execute", "query", "setup_query", "schema_revision", "check_schema",
+              "poll_positions", "run_allocations", "refresh_positions", "login", "refresh_session",
+              "lock_session", "unlock", "logout", "change_password"):
+    setattr(Engine, _name, _on_engine_loop(getattr(Engine, _name)))
+
 
 class GatewayCache:
     """One gateway object per configuration, built on first use: a gateway is made from its

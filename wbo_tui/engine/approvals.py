@@ -22,6 +22,7 @@ from .dto import ApprovalDTO
 from .errors import AlreadyDecided, MakerCheckerViolation, NotFound, PermissionDenied, WboError
 from .password_custody import refuse_one_person
 from .prepared import Prepared
+from .notify.tables import message_subscriptions
 from .schema import approvals, operators
 from .uow import UnitOfWork
 from .whole_numbers import Id, PageSize
@@ -72,6 +73,7 @@ async def submit(uow: UnitOfWork, kind_name: str, payload: Command, summary: str
     ), sqlite=uow.sqlite)).id
     stored = json.loads(body)
     uow.record("approval.submit", "approval", ref, None, {"kind": kind_name, "payload": stored})
+    await _announce(uow, kind, ref, summary[:300])
     # The row as just written (read back, it would say the same: nobody can have decided
     # it inside this transaction).
     return ApprovalDTO(
@@ -79,6 +81,26 @@ async def submit(uow: UnitOfWork, kind_name: str, payload: Command, summary: str
         maker_id=uow.actor.operator_id, maker=uow.actor.username if uow.actor.operator_id is not None else SYSTEM_MAKER,
         submitted_at=uow.now, checker=None, decided_at=None, reason=None, outcome=None,
     )
+
+
+PENDING_TOPIC = "approval.pending"
+_SUBSCRIBED = Prepared(select(message_subscriptions.c.id).where(
+    message_subscriptions.c.topic == PENDING_TOPIC, message_subscriptions.c.enabled.is_(True)).limit(1))
+
+
+async def _announce(uow: UnitOfWork, kind: ApprovalKind, ref: str, summary: str) -> None:
+    """Tell the subscribers of ``approval.pending`` (an inbox message, an email …) that
+    ``ref`` awaits a checker, in the submitting transaction.  Nobody subscribed: nothing is
+    written (the approval lists show the item; no notification row for nobody)."""
+    if not await _SUBSCRIBED.rows(uow.conn, {}, sqlite=uow.sqlite):
+        return
+    from .notify.publish import publish
+
+    maker = uow.actor.username if uow.actor.operator_id is not None else SYSTEM_MAKER
+    await publish(uow, PENDING_TOPIC, f"{ref} awaits approval: {summary}",
+                  f"{kind.label} item {ref} was submitted by {maker} at {uow.now:%Y-%m-%d %H:%M:%S} UTC and "
+                  f"awaits a checker holding {kind.approval_permission} (not {maker}): {summary}",
+                  source_type="approval", source_id=ref)
 
 
 async def list_pending_payloads(uow: UnitOfWork, kind: str, maker_id: int) -> list[dict[str, Any]]:
@@ -247,10 +269,32 @@ async def my_submissions(uow: UnitOfWork, q: MySubmissions) -> tuple[ApprovalDTO
     return tuple(_dto(r) for r in rows)
 
 
+class AwaitingMyReview(Query):
+    """How many pending items the acting operator may decide: not their own, of a kind
+    whose approval permission they hold (the header's "Review n")."""
+
+    permission = None
+    action = "count the items awaiting your review"
+
+
+@handles(AwaitingMyReview)
+async def awaiting_my_review(uow: UnitOfWork, q: AwaitingMyReview) -> int:
+    await uow.require(None)
+    held = await uow.permissions()
+    kinds = sorted(name for name, kind in KINDS.items() if kind.approval_permission in held)
+    if not kinds or uow.actor.operator_id is None:
+        return 0
+    stmt = select(func.count()).select_from(approvals).where(
+        approvals.c.status == "PENDING", approvals.c.kind.in_(kinds),
+        or_(approvals.c.maker_id.is_(None), approvals.c.maker_id != uow.actor.operator_id))
+    return (await uow.conn.execute(stmt)).scalar_one()
+
+
 async def pending_count(uow: UnitOfWork, kind: str) -> int:
     stmt = select(func.count()).select_from(approvals).where(approvals.c.kind == kind, approvals.c.status == "PENDING")
     return (await uow.conn.execute(stmt)).scalar_one()
 
 
-__all__ = ["ApproveItem", "RejectItem", "ListApprovals", "MySubmissions", "register_kind", "submit", "KINDS",
+__all__ = ["ApproveItem", "RejectItem", "ListApprovals", "MySubmissions", "AwaitingMyReview", "register_kind", "submit",
+           "KINDS",
            "ApprovalKind", "PermissionDenied"]

@@ -221,7 +221,7 @@ class AnchorKeeper:
     async def write_now(self, reason: str) -> Anchor | None:
         """Anchor the current head; a periodic anchor is skipped when the head has not
         moved since this keeper's last one (None then)."""
-        head = await current_head(self.engine.db)
+        head = await self.engine.call(current_head, self.engine.db)  # on the engine's loop
         if reason == "periodic" and self.last is not None and self.last.seq == head.seq:
             return None
         anchor = Anchor(head.seq, head.hash, head.key_id, self.engine.clock.now().isoformat(), self.engine.holder,

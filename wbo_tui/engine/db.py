@@ -1,13 +1,14 @@
 """Database connection setup for SQLite (aiosqlite) and PostgreSQL (asyncpg).
 
 On SQLite, write units run on a second engine over the same file whose statements run
-on the calling thread (``sqlite_inline``, ``writer_for``); reads keep aiosqlite.
+on the calling thread (``sqlite_inline``, ``writer_for``); reads keep aiosqlite.  In a
+console that thread is the engine's own (``engine_loop``), never the one that draws.
 
 SQLite runs in WAL mode with ``synchronous=FULL``, foreign keys on and a busy timeout.
 pysqlite's own transaction handling is switched off (``isolation_level = None``) and we
 emit BEGIN ourselves: ``BEGIN IMMEDIATE`` for every write transaction, so a writer takes
 the write lock up front and waits for it (up to the busy timeout; a write unit waits on
-the event loop, see ``sqlite_inline``) instead of failing later with "database is
+its event loop, see ``sqlite_inline``) instead of failing later with "database is
 locked" when a deferred read-then-write transaction tries to upgrade.
 """
 

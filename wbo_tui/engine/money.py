@@ -8,7 +8,9 @@ An amount enters the engine in two steps.  A command's amount field (``DecimalAm
 takes only plain decimal text in ASCII digits, or a finite ``Decimal``, below the engine's
 ceiling (``AMOUNT_CEILING``): what no currency could allow is refused before anything runs.
 The handler then checks it against its currency (``Currency.check_amount``): the
-currency's precision and its configured maximum.
+currency's precision and its configured maximum, and stores the canonical form that check
+returns (exactly the currency's precision: HKD ``100`` is stored as ``100.00``, JPY
+``1000.0`` as ``1000``), so one amount always has one stored text.
 """
 
 from __future__ import annotations
@@ -132,12 +134,12 @@ class Currency:
             raise ValidationFailed(field, str(error)) from None
         if amount < 0 and not allow_negative:
             raise ValidationFailed(field, "must not be negative")
-        self.check_amount(amount, field=field)
-        return amount
+        return self.check_amount(amount, field=field)
 
-    def check_amount(self, amount: Decimal, *, field: str) -> None:
+    def check_amount(self, amount: Decimal, *, field: str) -> Decimal:
         """Refuse an amount this currency cannot hold: more decimal places than its
-        precision, or beyond its configured maximum (either sign)."""
+        precision, or beyond its configured maximum (either sign).  Returns the canonical
+        form to store: the same value at exactly the currency's precision (``canonical``)."""
         if not amount.is_finite():
             raise ValidationFailed(field, "must be a finite number")
         if amount != amount.quantize(self.quantum, rounding=decimal.ROUND_DOWN, context=_CONTEXT):
@@ -147,12 +149,24 @@ class Currency:
         if amount.copy_abs() > self.maximum:
             raise ValidationFailed(field, f"must not exceed {self.format(self.maximum)} {self.code}, "
                                           f"the largest {self.code} amount this console accepts")
+        return self.canonical(amount)
 
-    def check_precision(self, amount: Decimal, *, field: str) -> None:
+    def canonical(self, amount: Decimal) -> Decimal:
+        """``amount`` at exactly this currency's precision, for storage: trailing zeros
+        added or dropped, never a digit of value (``check_amount`` has refused an amount
+        with more places).  The rule is named, ``ROUND_DOWN``, so that nothing depends on
+        the ambient context; on an amount within precision it changes no value.  A zero
+        loses its sign: -0.00 and 0.00 are one amount."""
+        exact = amount.quantize(self.quantum, rounding=decimal.ROUND_DOWN, context=_CONTEXT)
+        if exact != amount:
+            raise ValueError(f"{amount} has more than {self.amount_precision} decimal places for {self.code}")
+        return exact.copy_abs() if exact.is_zero() else exact
+
+    def check_precision(self, amount: Decimal, *, field: str) -> Decimal:
         """The handlers' name for ``check_amount``: an amount within its currency's
         precision is also checked against the currency's maximum, so every handler that
-        checked precision checks the bound too."""
-        self.check_amount(amount, field=field)
+        checked precision checks the bound too.  Returns the canonical form to store."""
+        return self.check_amount(amount, field=field)
 
     def format(self, amount: Decimal, *, grouping: bool = True) -> str:
         """Display text: always exactly the currency's precision, digits grouped."""

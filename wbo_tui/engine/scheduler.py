@@ -5,6 +5,10 @@ says *who*: each interval is a slot that exactly one process claims (a unique ke
 ``positions.polling``), so N consoles make one upstream poll per interval.  Missed
 intervals (the machine slept, no console was running) are not replayed: positions are a
 snapshot, and the next interval polls the current balances.
+
+APScheduler ticks on the console's loop; each tick's pass runs whole where the engine
+runs its calls (``Engine.call``: the engine's own loop in a console), so a pass's disk
+and network waits never hold up the console's frames.
 """
 
 from __future__ import annotations
@@ -82,7 +86,8 @@ class EngineScheduler:
 
         async with self._in_flight():
             try:
-                return await deliver_due(self.engine, worker_id=self.holder, senders=self.senders or {})
+                return await self.engine.call(deliver_due, self.engine, worker_id=self.holder,
+                                              senders=self.senders or {})
             except Exception:  # noqa: BLE001 - a failed pass must not stop the schedule
                 log.exception("Notification delivery pass failed")
                 return None

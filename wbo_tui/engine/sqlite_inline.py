@@ -16,6 +16,12 @@ turn it off and ``BackgroundCheckpoint`` does the same work on a worker thread a
 the same log size, so the log stays short and is rewritten in place rather than growing
 (extending a file makes every sync slower).
 
+"The calling thread" is, in a console, the engine's own (``engine_loop``): the console
+hands each whole unit of work to it and awaits the result, one hop per unit, so the
+commit's fsync and the statements' SQLite work never hold up a frame, while the unit
+itself keeps the inline speed.  (Tools and tests without ``own_loop`` run units on their
+own loop, as before.)
+
 What running inline must not do is *wait* on the event loop's thread.  The only wait in
 a WAL write unit is for the write lock, at ``BEGIN IMMEDIATE``; ``begin_immediate`` tries
 without SQLite's busy handler and sleeps on the event loop between tries (the same

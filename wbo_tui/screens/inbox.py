@@ -30,7 +30,9 @@ MARK_BATCH = 1000
 
 class InboxPane(TablePane):
     COLUMNS = ("", "Received (UTC)", "Topic", "Subject")
+    NARROW = {"Subject": 20, "Topic": 12}  # the whole message is in the detail line
     EMPTY = "Your inbox is empty. Alerts you are subscribed to arrive here."
+    TOPICS = frozenset({"inbox_messages", "notifications"})
     HELP = (
         "Alerts delivered to your console inbox, newest first; unread ones are marked ● and "
         "bold. Enter or m marks the selected message read; M marks every message read. The "

@@ -4,9 +4,15 @@ Keys often reach this screen in bursts (an SSH read, a password manager typing
 ``user<Tab>password<Enter>``): it is a ``BurstSafeScreen``, so every key lands in the field
 it was typed for and the attempt reads the fields only once every key typed before Enter
 has landed (see ``wbo_tui.widgets.burst_input``).
+
+It is shown before the engine is imported (``wbo_tui.startup``), so it imports nothing of
+the engine: a login pressed while the console is still starting says "Starting…" and
+goes ahead as soon as it has started (the keys typed meanwhile land in the fields).
 """
 
 from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
 
 from textual import work
 from textual.app import ComposeResult
@@ -15,7 +21,6 @@ from textual.containers import Vertical
 from textual.widgets import Button, Footer, Input, Label, Static
 from textual.worker import Worker
 
-from wbo_tui.engine import WboError
 from wbo_tui.widgets.burst_input import BurstInput, BurstSafeScreen, TypedValues
 from wbo_tui.widgets.engine_workers import EngineWorkers
 
@@ -33,15 +38,18 @@ class LoginScreen(EngineWorkers, BurstSafeScreen[None]):
         "administrator can unlock it sooner."
     )
 
+    STARTING = "Starting…"
+
     def __init__(self, message: str | None = None) -> None:
         super().__init__()
         self._message = message or ""
 
     def compose(self) -> ComposeResult:
-        engine = self.wbo.engine
+        engine, url = self.wbo.engine, self.wbo.database_url
+        label = engine.database_label if engine else database_label(url) if url else ""
         with Vertical(id="login-box"):
             yield Static("WBO Console", id="login-title")
-            yield Static(f"Database {engine.database_label}" if engine else "", id="login-db", markup=False)
+            yield Static(f"Database {label}" if label else self.STARTING, id="login-db", markup=False)
             yield Label("Username", classes="field-label")
             yield BurstInput(id="username", placeholder="username")
             yield Label("Password", classes="field-label")
@@ -49,6 +57,10 @@ class LoginScreen(EngineWorkers, BurstSafeScreen[None]):
             yield Button("Log in", id="login", variant="primary")
             yield Static(self._message, id="login-error", markup=False)
         yield Footer()
+
+    def engine_opened(self, label: str) -> None:
+        """The console has opened its database: name it as the engine does."""
+        self.query_one("#login-db", Static).update(f"Database {label}")
 
     def help_text(self) -> tuple[str, str]:
         return ("Log in", self.HELP or "")
@@ -100,15 +112,38 @@ class LoginScreen(EngineWorkers, BurstSafeScreen[None]):
     @work(exclusive=True, group="login", exit_on_error=False)
     async def _login(self, username: str, password: str) -> None:
         engine = self.wbo.engine
-        assert engine is not None, "the login screen is shown only once the engine is open"
+        if engine is None or not self.wbo.started:
+            # Pressed while the console starts: say so, and go ahead once it has started.
+            self.query_one("#login-error", Static).update(self.STARTING)
+            engine = await self.wbo.wait_until_started()
+            self.query_one("#login-error", Static).update("")
         session = await engine.login(username, password)
         self.wbo.begin_session(session)
 
     def handle_engine_error(self, worker: Worker, error: Exception) -> bool:
         self.query_one("#login", Button).disabled = False
         self.set_focus(self.query_one("#password", Input))
+        from wbo_tui.engine import WboError  # open by now: the login went to the engine
+
         if isinstance(error, WboError):
             self.query_one("#login-error", Static).update(str(error))
             return True
         self.query_one("#login-error", Static).update("")
         return False
+
+
+def database_label(url: str) -> str:
+    """The database the settings name, without its password, for the login screen while
+    the engine is not open yet (the engine's own ``database_label`` replaces it then).
+    Parsed with the standard library: SQLAlchemy is not imported yet."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    backend = parts.scheme.split("+", 1)[0]
+    if backend == "sqlite":
+        # sqlite:///relative.db has the path "/relative.db", sqlite:////abs.db "//abs.db".
+        return f"sqlite:{unquote(parts.path[1:])}" if parts.path[1:] else ""
+    if backend in ("postgresql", "postgres"):
+        return f"postgresql:{parts.hostname or 'local'}/{unquote(parts.path.lstrip('/'))}"
+    return ""

@@ -8,13 +8,17 @@ benchmark waits for exactly that).
 
 from __future__ import annotations
 
+import asyncio
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer
+from textual.widgets import ContentSwitcher
 
 from wbo_tui.widgets.engine_workers import EngineWorkers
+from wbo_tui.widgets.footer import FittingFooter
 from wbo_tui.widgets.header import ConsoleHeader
+from wbo_tui.widgets.live_feed import LiveFeed
 
 from wbo_tui.widgets.area import Area
 from wbo_tui.screens.module_area import ModuleArea
@@ -55,9 +59,13 @@ SHELL_HELP = (
     "Keys 1 to 6 switch between the module areas (Positions, Allocations, FX, Risk, Admin, "
     "Audit); they are ignored while you type in a field. F5 re-reads your permissions and "
     "reloads the area, so a permission an administrator just granted takes effect. "
-    'i opens your inbox (the header shows "Inbox n" while n messages are unread). '
+    'i opens your inbox (the header shows "Inbox n" while n messages are unread, and "Review n" '
+    "while n pending items await a decision you may take). Lists show other consoles' changes "
+    "as they are committed, keeping your cursor, marks and scroll position. "
     "Ctrl+L locks the console, Ctrl+O logs out, F2 changes your password, Ctrl+P opens the "
-    "command palette. The console locks itself after a period without input."
+    "command palette. Escape returns to the table from a filter field or the tabs. The footer "
+    "shows the keys that fit the terminal's width; this list has them all. The console locks "
+    "itself after a period without input."
 )
 
 
@@ -78,16 +86,31 @@ class ShellScreen(EngineWorkers, Screen[None]):
                 show=False),
         # Not in the footer (it stays readable at 80x24): the header shows "Inbox n" instead.
         Binding("i", "inbox", "Inbox", id="inbox", show=False),
+        # From a filter field, the tabs or anywhere else in the area: back to its table.
+        Binding("escape", "focus_table", "Back to the table", key_display="Esc", id="focus-table", show=False),
     ]
 
     def compose(self) -> ComposeResult:
         yield ConsoleHeader()
         with ContentSwitcher(initial=AREAS[0][0], id="areas"):
             yield make_area(AREAS[0][0])
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.call_after_refresh(self.action_show_area, AREAS[0][0])
+        # Other consoles' changes, shown as they commit, for as long as the shell is up
+        # (logout and quit end it).  A task, not a worker: it never finishes by itself, and
+        # nothing should wait for it to.
+        self.live_feed = LiveFeed(self.app)
+        self._live_task = asyncio.create_task(self.live_feed.run(), name="live-feed")
+
+    def on_unmount(self) -> None:
+        self.live_feed.stop()
+        self._live_task.cancel()
+
+    def on_screen_resume(self) -> None:
+        # A modal, the inbox or the lock closed: lists that changed meanwhile read again.
+        LiveFeed.resume(self)
 
     @property
     def current_area(self) -> Area:
@@ -106,6 +129,10 @@ class ShellScreen(EngineWorkers, Screen[None]):
         self.set_focus(None)
         area.focus_default()
         area.enter()
+
+    def action_focus_table(self) -> None:
+        self.set_focus(None)
+        self.current_area.focus_default()
 
     def action_refresh(self) -> None:
         self.current_area.enter()

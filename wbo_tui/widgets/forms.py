@@ -31,6 +31,7 @@ from wbo_tui.engine.positions.channel_accounts import Scenario
 from wbo_tui.widgets.burst_input import BurstSafeScreen, TypedValues
 from wbo_tui.widgets.engine_workers import EngineWorkers
 from wbo_tui.widgets.dismissal import DismissWhenActive
+from wbo_tui.widgets.typed_confirmation import TypedConfirmation
 
 R = TypeVar("R")
 
@@ -48,6 +49,8 @@ class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], BurstSafeScre
     FORM_TITLE = ""
     SUBMIT_LABEL = "Save"
     SUBMIT_VARIANT = "primary"
+    CANCEL_NOTICE = ""
+    """Said when the operator cancels (a decision dialog says that nothing was decided)."""
     # The fields as submitted, while ``perform`` runs (see ``value``).
     _as_submitted: TypedValues | None = None
 
@@ -81,6 +84,20 @@ class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], BurstSafeScre
         first = next(iter(self.query("Input, Select")), None)
         if first is not None:
             self.set_focus(first, scroll_visible=False)
+        # A form with a typed confirmation acts only once it matches.
+        self.query_one("#submit", Button).disabled = not self.typed_ok()
+
+    def typed_ok(self) -> bool:
+        """Whether every typed confirmation of the form (if any) matches its phrase."""
+        return all(typed.matches for typed in self.query(TypedConfirmation))
+
+    def on_typed_confirmation_changed(self, event: TypedConfirmation.Changed) -> None:
+        event.stop()
+        running = any(w.group == "form" and not w.is_finished for w in self.workers)
+        if not running:
+            self.query_one("#submit", Button).disabled = not self.typed_ok()
+        if event.matches:
+            self.show_error("")
 
     def value(self, selector: str) -> str:
         """A field's value; while the command runs, the value it had when submitted, so a
@@ -97,9 +114,11 @@ class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], BurstSafeScre
         if event.button.id == "submit":
             self.submit()
         elif event.button.id == "cancel":
-            self.dismiss(None)
+            self.action_cancel()
 
     def action_cancel(self) -> None:
+        if self.CANCEL_NOTICE:
+            self.app.notify(self.CANCEL_NOTICE, title="Cancelled", markup=False)
         self.dismiss(None)
 
     def submit_typed(self) -> None:
@@ -107,6 +126,11 @@ class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], BurstSafeScre
 
     def submit(self) -> None:
         button = self.query_one("#submit", Button)
+        typed = [t for t in self.query(TypedConfirmation) if not t.matches]
+        if typed:
+            # Enter in the confirmation field before it matches: nothing happens, and the form says why.
+            self.show_error(f"Not done: type {typed[0].expected} to confirm first.")
+            return
         if button.disabled:
             return
         button.disabled = True
@@ -126,7 +150,7 @@ class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], BurstSafeScre
         self.dismiss_when_active(result)
 
     def handle_engine_error(self, worker: Worker, error: Exception) -> bool:
-        self.query_one("#submit", Button).disabled = False
+        self.query_one("#submit", Button).disabled = not self.typed_ok()
         if isinstance(error, (PermissionDenied, NotAuthenticated, AccountLocked)) or not isinstance(error, WboError):
             self.show_error("")
             return False
@@ -135,17 +159,27 @@ class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], BurstSafeScre
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """States exactly what will happen; nothing happens unless the operator confirms."""
+    """States exactly what will happen; nothing happens unless the operator confirms, and
+    the dialog always says what Enter does.
+
+    ``danger`` False (an approval, a retry): the action's button has the focus, so Enter
+    does what the title asks.  ``danger`` True: Cancel has the focus, so a stray Enter
+    changes nothing.  ``typed`` (a phrase such as ``APPROVE 3``, for destructive and bulk
+    decisions): the operator types it first; the button stays disabled until it matches."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm-cancel")]
-    HELP = "Read what will happen. The confirm button does it; Cancel or Escape changes nothing."
+    HELP = ("Read what will happen. The confirm button does it; Cancel or Escape changes nothing. The line above "
+            "the buttons says what Enter does; some decisions ask you to type a confirmation first.")
 
-    def __init__(self, title: str, consequences: list[str], confirm_label: str, *, danger: bool = True) -> None:
+    def __init__(self, title: str, consequences: list[str], confirm_label: str, *, danger: bool = True,
+                 typed: str | None = None, does: str = "") -> None:
         super().__init__()
         self._title = title
         self._consequences = consequences
         self._confirm_label = confirm_label
         self._danger = danger
+        self._typed = typed
+        self._does = does or confirm_label.lower()
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box"):
@@ -155,22 +189,53 @@ class ConfirmScreen(ModalScreen[bool]):
             with VerticalScroll(id="confirm-scroll"):
                 yield Static("\n".join(f"• {line}" for line in self._consequences), id="confirm-consequences",
                              markup=False)
+            if self._typed is not None:
+                yield TypedConfirmation(self._typed, self._does)
+            else:
+                yield Static("", id="confirm-enter", markup=False)
             with Horizontal(classes="modal-buttons"):
-                yield Button(self._confirm_label, id="confirm", variant="error" if self._danger else "primary")
+                yield Button(self._confirm_label, id="confirm", variant="error" if self._danger else "primary",
+                             disabled=self._typed is not None)
                 yield Button("Cancel", id="cancel")
 
     def help_text(self) -> tuple[str, str]:
         return (self._title, self.HELP or "")
 
     def on_mount(self) -> None:
-        # The safe choice has focus, so a stray Enter never confirms.
-        self.query_one("#cancel", Button).focus()
+        if self._typed is not None:
+            self.query_one("#typed-confirmation-input", Input).focus()
+        elif self._danger:
+            self.query_one("#cancel", Button).focus()  # A stray Enter never confirms.
+        else:
+            self.query_one("#confirm", Button).focus()  # Enter does what the title asks.
+
+    def on_descendant_focus(self) -> None:
+        if self._typed is not None:
+            return
+        enter = (f"Enter: Cancel, nothing changes. Shift+Tab then Enter: {self._confirm_label}."
+                 if self.focused is not None and self.focused.id == "cancel"
+                 else f"Enter: {self._confirm_label} ({self._does}). Escape cancels and changes nothing.")
+        self.query_one("#confirm-enter", Static).update(enter)
+
+    def on_typed_confirmation_changed(self, event: TypedConfirmation.Changed) -> None:
+        event.stop()
+        self.query_one("#confirm", Button).disabled = not event.matches
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        # Enter in the confirmation field: confirms once the phrase matches, else nothing.
+        event.stop()
+        if not self.query_one("#confirm", Button).disabled:
+            self.dismiss(True)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        self.dismiss(event.button.id == "confirm")
+        if event.button.id == "confirm":
+            self.dismiss(True)
+        else:
+            self.action_cancel()
 
     def action_cancel(self) -> None:
+        self.app.notify(f"Cancelled, nothing changed: {self._title}", title="Cancelled", markup=False)
         self.dismiss(False)
 
 

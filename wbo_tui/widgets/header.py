@@ -1,5 +1,7 @@
-"""The console header: product, current area, operator, unread inbox messages, database
-and time."""
+"""The console header: product, current area, operator, unread inbox messages, items
+awaiting the operator's review, database and time.  The counts are read when the shell
+appears and again when the change feed says their tables changed (``widgets.live_feed``),
+never on a timer."""
 
 from __future__ import annotations
 
@@ -11,14 +13,16 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from wbo_tui.engine import UnreadCount
+from wbo_tui.engine.approvals import AwaitingMyReview
+from wbo_tui.engine.changes import ACCESS_TOPICS, touches
 
 from wbo_tui.widgets.engine_workers import EngineWorkers
 
 log = logging.getLogger("wbo_tui.console")
 
-# How often the header counts the operator's unread messages: one indexed count per
-# operator every few seconds, not on every clock tick.
-UNREAD_REFRESH_S = 5.0
+# The tables the counts come from: the inbox, the approval items, and the operator's
+# permissions (which items they may decide).
+COUNT_TOPICS = frozenset({"inbox_messages", "approvals"}) | ACCESS_TOPICS
 
 
 class ConsoleHeader(EngineWorkers, Horizontal):
@@ -28,6 +32,10 @@ class ConsoleHeader(EngineWorkers, Horizontal):
 
     area = reactive("", init=False)
     unread = reactive(0, init=False)
+    awaiting_review = reactive(0, init=False)
+    _stale = False  # the counts changed while the shell was covered
+    _counting = False
+    _again = False
 
     def compose(self) -> ComposeResult:
         yield Static("WBO Console", id="hdr-title")
@@ -35,6 +43,7 @@ class ConsoleHeader(EngineWorkers, Horizontal):
         yield Static(self._operator_text(), id="hdr-operator", markup=False)
         yield Static(self._username_text(), id="hdr-username", markup=False)
         yield Static("", id="hdr-inbox", markup=False)
+        yield Static("", id="hdr-review", markup=False)
         yield Static(self._database_text(), id="hdr-db", markup=False)
         yield Static("", id="hdr-time")
 
@@ -52,6 +61,11 @@ class ConsoleHeader(EngineWorkers, Horizontal):
         inbox.update(f"Inbox {unread}")
         inbox.set_class(unread > 0, "-unread")
 
+    def watch_awaiting_review(self, count: int) -> None:
+        review = self.query_one("#hdr-review", Static)
+        review.update(f"Review {count}")
+        review.set_class(count > 0, "-awaiting")
+
     def show_unread(self, count: int) -> None:
         """Take a count someone else just read (the inbox, after marking messages read)."""
         self.unread = count
@@ -60,25 +74,39 @@ class ConsoleHeader(EngineWorkers, Horizontal):
         engine = self.wbo.engine
         if engine is None:
             return
-        self.query_one("#hdr-time", Static).update(f"{engine.clock.now():%Y-%m-%d %H:%M:%S} UTC")
+        # The text is always as wide: no layout of the screen for it, only the time
+        # redrawn (a layout pass every second was most of an idle console's work).
+        label = self.query_one("#hdr-time", Static)
+        text = f"{engine.clock.now():%Y-%m-%d %H:%M:%S} UTC"
+        label.update(text, layout=len(text) != len(str(label.content)))
 
-    # --- unread count -------------------------------------------------------------------
+    # --- counts -----------------------------------------------------------------------
+
+    def changes_committed(self, topics: frozenset[str]) -> None:
+        """The change feed: count again when the inbox, the approval items or the
+        operator's permissions changed; while something covers the shell (a modal, the
+        lock) only remember it, and count when the shell is on top again."""
+        if touches(COUNT_TOPICS, topics):
+            self._stale = True
+            self.refresh_unread()
+
+    def resume_live(self) -> None:
+        if self._stale:
+            self.refresh_unread()
 
     def refresh_unread(self) -> None:
-        """Count now, then again ``UNREAD_REFRESH_S`` after the count finished (so counts
-        never overlap).  Skipped while something covers the shell (a modal, the lock): the
-        inbox pushes its own count, and the count resumes once the shell is on top again."""
-        if not self.is_attached:
+        """Count now, unless something covers the shell (the inbox pushes its own count;
+        a locked session may read nothing) or a count is running (then once more after it)."""
+        if not self.is_attached or self.wbo.session is None:
             return  # logged out or quitting: the shell and its header are going
-        if self.screen.is_active and self.wbo.session is not None:
-            self._count_unread()
+        if not self.screen.is_active:
+            self._stale = True
+        elif self._counting:
+            self._again = True
         else:
-            self._rearm()
-
-    def _rearm(self) -> None:
-        # No new timer on a header that is being removed: it would outlive the shell.
-        if self.is_attached:
-            self.set_timer(UNREAD_REFRESH_S, self.refresh_unread, name="unread-count")
+            self._stale = False
+            self._counting = True
+            self._count_unread()
 
     def _count_unread(self) -> None:
         # The app's worker, not the header's: Textual cancels a widget's workers when it is
@@ -90,16 +118,20 @@ class ConsoleHeader(EngineWorkers, Horizontal):
         engine, session = self.wbo.engine, self.wbo.session
         try:
             if engine is not None and session is not None:
-                count = await engine.query(session, UnreadCount())
+                unread = await engine.query(session, UnreadCount())
+                awaiting = await engine.query(session, AwaitingMyReview())
                 if self.is_attached:
-                    self.unread = count
+                    self.unread, self.awaiting_review = unread, awaiting
         except Exception as error:  # noqa: BLE001 - see below
-            # A busy database or an ended session must not interrupt the operator every few
-            # seconds: keep the last count and try again at the next refresh.  The operator's
-            # own next action reports an ended session.
-            log.warning("Unread count not refreshed: %s", error, exc_info=error)
+            # A busy database or an ended session must not interrupt the operator: keep the
+            # last counts; the next change counts again.  The operator's own next action
+            # reports an ended session.
+            log.warning("Header counts not refreshed: %s", error, exc_info=error)
         finally:
-            self._rearm()
+            self._counting = False
+            if self._again and self.is_attached:
+                self._again = False
+                self.call_later(self.refresh_unread)
 
     # --- static parts -------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from wbo_tui.engine import ApprovalDTO, RejectItem, SessionInfo, build
 from wbo_tui.engine.api import Engine
 
 from wbo_tui.widgets.forms import FormScreen, labelled
+from wbo_tui.widgets.typed_confirmation import TypedConfirmation, phrase
 
 
 class RejectScreen(FormScreen[ApprovalDTO]):
@@ -18,6 +19,10 @@ class RejectScreen(FormScreen[ApprovalDTO]):
 
     SUBMIT_LABEL = "Reject"
     SUBMIT_VARIANT = "error"
+    CANCEL_NOTICE = "Nothing was rejected."
+    HELP = ("Give the reason the maker will read, then type the confirmation shown (REJECT 1): the Reject "
+            "button stays disabled until it matches. Enter in the reason moves to the confirmation; Enter there "
+            "rejects once it matches. Escape cancels and changes nothing.")
 
     def __init__(self, approval_id: int, what: str, consequences: Iterable[str], *,
                  title: str = "Reject request") -> None:
@@ -41,6 +46,7 @@ class RejectScreen(FormScreen[ApprovalDTO]):
         yield Static("What will happen:", classes="modal-subtitle")
         yield Static(self._consequences, id="reject-consequences", classes="what-happens", markup=False)
         yield from labelled("Reason (required)", Input(id="reject-reason"))
+        yield TypedConfirmation(phrase("reject", 1), "rejects it with your reason")
 
     async def perform(self, engine: Engine, session: SessionInfo) -> ApprovalDTO:
         command = build(RejectItem, approval_id=self._approval_id, reason=self.value("#reject-reason"))

@@ -2,7 +2,13 @@
 
 A manual allocation is written ``pending_approval`` with an approval item; a checker's
 approval moves it to ``processing`` in the approval's transaction and the transfer is
-submitted right after that commit (``uow.after_commit``), so the checker sees the outcome.
+submitted right after that commit (``uow.after_commit``).  In a console (``Engine.open(…,
+own_loop=True)``) the approval returns once its decision commits and the transfer runs
+on the engine's loop afterwards, its outcome reaching the lists as any other change;
+elsewhere (tools, tests) the call returns after the transfer's first step.  Either way
+the transfer is driven through ``execution.drive``'s claim, so it runs once; if the
+process ends first, the claim's lease lapses and the next allocation pass asks the
+channel about the attempt's key before submitting anything.
 A rejection fails it for good (``rejected``): a new application must be submitted.
 
 Approving an allocation (a manual one, or an automatic rule's work order) and retrying a
@@ -115,7 +121,7 @@ def after_commit_drive(uow: UnitOfWork, allocation_id: int) -> None:
 @handles(CreateManualAllocation)
 async def create_manual(uow: UnitOfWork, cmd: CreateManualAllocation) -> AllocationDTO:
     source, target, currency = await validate_transfer(uow, cmd.from_account_id, cmd.to_account_id, cmd.currency)
-    currency.check_precision(cmd.amount, field="Amount")
+    cmd = cmd.model_copy(update={"amount": currency.check_precision(cmd.amount, field="Amount")})  # canonical
     if cmd.amount <= 0:
         raise ValidationFailed("Amount", "must be greater than zero")
     order_no = new_order_no(uow)
@@ -135,7 +141,7 @@ async def create_manual(uow: UnitOfWork, cmd: CreateManualAllocation) -> Allocat
         from_account=source.account_no, to_account_id=target.id, to_account=target.account_no,
         channel=source.channel, trigger="manual", rule_id=None, rule_name=None, status="pending_approval",
         failure_reason=None, attempt=1, maker=uow.actor.username, checker=None, remarks=cmd.remarks,
-        approval_id=item.id,
+        approval_id=item.id, maker_id=uow.actor.operator_id,
     )
 
 

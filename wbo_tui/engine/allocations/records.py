@@ -10,14 +10,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from sqlalchemy import select
 
 from ..commands import Query, handles
 from ..dto import DTO
 from ..errors import NotFound
+from ..paging import PageRequest, keyset_page, one_anchor
 from ..positions.tables import channel_accounts
-from ..schema import currencies
+from ..schema import approvals, currencies
 from ..types import UtcMoment
 from ..uow import UnitOfWork
 from ..whole_numbers import Id, PageSize, WholeNumber
@@ -51,6 +52,8 @@ class AllocationDTO(DTO):
     checker: str | None
     remarks: str
     approval_id: int | None
+    maker_id: int | None = None
+    """The operator who submitted it for approval (None: the system, or no approval)."""
 
     @property
     def amount_text(self) -> str:
@@ -69,12 +72,28 @@ class ListAllocations(Query):
     created_from: UtcMoment | None = None
     created_to: UtcMoment | None = None
     before_id: Id | None = None
+    """The page of records older than this id (keyset paging: see ``engine.paging``)."""
+    after_id: Id | None = None
+    """The page of records newer than this id."""
+    oldest: bool = False
+    """The oldest page (the last one)."""
     page_size: PageSize = 50
+
+    _one_anchor = field_validator("after_id", "oldest")(one_anchor)
+
+    @property
+    def page_request(self) -> PageRequest:
+        return PageRequest(self.before_id, self.after_id, self.oldest, self.page_size)
 
 
 class AllocationPage(DTO):
+    """One page, newest first, with the cursors of the pages on either side."""
+
     rows: tuple[AllocationDTO, ...]
     next_before_id: int | None
+    """``before_id`` of the next older page; None on the oldest page."""
+    newer_after_id: int | None = None
+    """``after_id`` of the next newer page; None on the newest page."""
 
 
 class ExportAllocations(Query):
@@ -124,11 +143,12 @@ def _select() -> Any:
     return (
         select(allocations, _src.c.account_no.label("from_account"), _dst.c.account_no.label("to_account"),
                _src.c.channel.label("channel"), allocation_rules.c.name.label("rule_name"),
-               currencies.c.amount_precision.label("precision"))
+               currencies.c.amount_precision.label("precision"), approvals.c.maker_id.label("maker_id"))
         .join(_src, _src.c.id == allocations.c.from_account_id)
         .join(_dst, _dst.c.id == allocations.c.to_account_id)
         .join(currencies, currencies.c.code == allocations.c.currency)
         .outerjoin(allocation_rules, allocation_rules.c.id == allocations.c.rule_id)
+        .outerjoin(approvals, approvals.c.id == allocations.c.approval_id)
     )
 
 
@@ -139,7 +159,7 @@ def allocation_dto(r: Any) -> AllocationDTO:
         from_account=r.from_account, to_account_id=r.to_account_id, to_account=r.to_account, channel=r.channel,
         trigger=r.trigger, rule_id=r.rule_id, rule_name=r.rule_name, status=r.status,
         failure_reason=r.failure_reason, attempt=r.attempt, maker=r.maker, checker=r.checker, remarks=r.remarks,
-        approval_id=r.approval_id,
+        approval_id=r.approval_id, maker_id=r.maker_id,
     )
 
 
@@ -174,14 +194,9 @@ def _filtered(q: ListAllocations) -> Any:
 
 @handles(ListAllocations)
 async def list_allocations(uow: UnitOfWork, q: ListAllocations) -> AllocationPage:
-    stmt = _filtered(q)
-    if q.before_id is not None:
-        stmt = stmt.where(allocations.c.id < q.before_id)
-    rows = [allocation_dto(r) for r in await uow.conn.execute(
-        stmt.order_by(allocations.c.id.desc()).limit(q.page_size + 1))]
-    more = len(rows) > q.page_size
-    rows = rows[: q.page_size]
-    return AllocationPage(rows=tuple(rows), next_before_id=rows[-1].id if more else None)
+    page = await keyset_page(uow.conn, _filtered(q), allocations.c.id, q.page_request)
+    return AllocationPage(rows=tuple(allocation_dto(r) for r in page.rows), next_before_id=page.older_before_id,
+                          newer_after_id=page.newer_after_id)
 
 
 @handles(GetAllocation)

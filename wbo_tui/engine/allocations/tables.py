@@ -106,6 +106,9 @@ allocations = Table(
     ),
     Index("ix_allocations_status", "status", "id"),
     Index("ix_allocations_created", "created_at", "id"),
+    # The records list's filters, paged by id from either end (migration 0011).
+    Index("ix_allocations_origin", "origin", "id"),
+    Index("ix_allocations_currency", "currency", "id"),
     # What is committed out of an account (positions.reservations; migration 0009).
     Index("ix_allocations_outflow", "from_account_id", "status", "updated_at"),
 )

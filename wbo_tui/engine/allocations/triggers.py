@@ -103,6 +103,17 @@ async def _next_events(uow: UnitOfWork) -> tuple[int | None, list[Any]]:
     return cursor, list(await _NEW_EVENTS.rows(uow.conn, {"after": cursor or 0}, sqlite=uow.sqlite))
 
 
+async def _new_events_waiting(engine: Any) -> bool:
+    """Whether an event past the cursor waits, read without the write lock (the write unit
+    reads the cursor again under it: another console may have decided them meanwhile)."""
+    cursor = select(allocation_cursor.c.last_event_id).where(allocation_cursor.c.id == 1).scalar_subquery()
+    waiting = (select(domain_events.c.id)
+               .where(domain_events.c.id > func.coalesce(cursor, 0), domain_events.c.kind.in_(EVENT_KINDS))
+               .limit(1))
+    async with engine.db.connect() as conn:
+        return (await conn.execute(waiting)).first() is not None
+
+
 async def _advance(uow: UnitOfWork, cursor: int | None, last: int) -> None:
     if cursor is None:
         await uow.conn.execute(insert(allocation_cursor).values(id=1, last_event_id=last))
@@ -116,6 +127,8 @@ async def consume_events(engine: Any, report: PassReport, run: PassRun | None = 
     run = run or PassRun("allocation events")
     rules = RuleCache(allocation_rules.c.trigger_kind == "event")
     await _retry_failed_events(engine, report, rules, run)
+    if not await _new_events_waiting(engine):
+        return  # an idle pass reads two index entries and takes no write lock
     while True:
         events: list[Any] = []
         try:

@@ -21,6 +21,9 @@ TOPICS: tuple[Topic, ...] = (
     Topic("position.alert", "Positions", "Available balance fell below the alert threshold"),
     Topic("position.blocking", "Positions", "Available balance fell below the blocking threshold"),
     Topic("position.recovered", "Positions", "Available balance recovered above the alert threshold"),
+    Topic("position.channel_failed", "Positions",
+          "A settlement channel could not be polled (once per outage), and when it answers again"),
+    Topic("approval.pending", "Approvals", "An item was submitted for approval (four eyes): it awaits a checker"),
 )
 
 BY_CODE: dict[str, Topic] = {t.code: t for t in TOPICS}

@@ -86,7 +86,7 @@ async def record_deposit(uow: UnitOfWork, cmd: RecordDeposit) -> DepositDTO:
     if account is None:
         raise ValidationFailed("Channel account", f"{cmd.channel_account_id} is not a configured channel account")
     currency = await load_currency(uow, account.currency)
-    currency.check_precision(cmd.amount, field="Amount")
+    cmd = cmd.model_copy(update={"amount": currency.check_precision(cmd.amount, field="Amount")})  # canonical
     if cmd.amount <= 0:
         raise ValidationFailed("Amount", "must be greater than zero")
     ref = uow.ids.new_ref("DP")

@@ -38,6 +38,7 @@ from ..commands import Command, handles
 from ..dto import DTO
 from ..passes import Backoff, ItemFailure, PassRun
 from ..uow import Actor, UnitOfWork, read_unit, write_unit
+from .channel_health import announce, channel_down, channel_recovered
 from .levels import NORMAL, LevelChange, apply_levels, level_for
 from .tables import channel_accounts, poll_runs, positions, settlement_channels
 
@@ -214,9 +215,11 @@ async def _record(engine: Any, slot: str, accounts: list[Any], fetched: list[_Fe
 async def _back_off(uow: UnitOfWork, fetched: list[_Fetched], channels: dict[str, _Channel]) -> list[_Fetched]:
     """Count each failed channel's failure and set when it is asked again (the reason its
     accounts show says when); clear the count of a channel that answered.  A statement per
-    failed channel, one for all the recovered ones, none when all is well."""
+    failed channel, one for all the recovered ones, none when all is well.  The first
+    failure of an outage and the answer that ends it are announced (``channel_health``)."""
     out = []
     recovered = [f.channel for f in fetched if f.error is None and channels[f.channel].failures]
+    announced = [channel_recovered(code, channels[code].failures, uow.now) for code in recovered]
     if recovered:
         await uow.conn.execute(update(settlement_channels).where(settlement_channels.c.code.in_(recovered))
                                .values(poll_failures=0, poll_retry_at=None))
@@ -228,9 +231,14 @@ async def _back_off(uow: UnitOfWork, fetched: list[_Fetched], channels: dict[str
         retry_at = POLL_BACKOFF.next_attempt(uow.now, failures)
         await uow.conn.execute(update(settlement_channels).where(settlement_channels.c.code == f.channel)
                                .values(poll_failures=failures, poll_retry_at=retry_at))
+        if failures == 1:
+            announced.append(channel_down(f.channel, f.error, retry_at))
         note = f" Next scheduled poll of {f.channel} after {retry_at:%Y-%m-%d %H:%M} UTC"
         note += f" ({failures} failed in a row)." if failures > 1 else "."
-        out.append(_Fetched(f.channel, f.balances, f.error[:300 - len(note)] + note))
+        # One full stop between the reason and the note, whether the reason ends with one or not.
+        reason = f.error.rstrip().rstrip(".") + "."
+        out.append(_Fetched(f.channel, f.balances, reason[:300 - len(note)] + note))
+    await announce(uow, announced)
     return out
 
 

@@ -19,7 +19,7 @@ from ..uow import UnitOfWork
 from ..whole_numbers import Id, Offset, PageSize
 from .levels import apply_level, level_for
 from .reservations import committed_out
-from .tables import channel_accounts, positions
+from .tables import channel_accounts, poll_runs, positions
 
 QUERY = "assets.position_anagement_inquiry_query"
 OPERATION = "assets.position_anagement_inquiry_operation"
@@ -43,6 +43,9 @@ class PositionDTO(DTO):
     threshold_blocking: Decimal | None
     level: str
     amount_precision: int
+    attempted_at: datetime | None = None
+    """When a poll last asked for this account's balance, answered or not (None: never):
+    ``polled_at`` is the last answer, ``poll_status`` and ``poll_error`` this attempt's outcome."""
     committed: Decimal = Decimal(0)
     """Committed out of the account and not yet settled (approved withdrawals, allocations
     in flight, settlements no poll shows yet): what approvals count on top of their own
@@ -54,6 +57,12 @@ class PositionPage(DTO):
     total_rows: int
     offset: int
     last_poll_at: datetime | None
+    """The last balance any account was answered with (the last success)."""
+    last_attempt_at: datetime | None = None
+    """When the last finished poll ran, whatever its outcome, and how many accounts it
+    answered and failed: a failure after a success is never shown as the success."""
+    last_attempt_ok: int = 0
+    last_attempt_failed: int = 0
 
 
 SortKey = Literal["account", "currency", "available", "in_transit", "total", "updated", "level"]
@@ -86,6 +95,8 @@ def _row_dto(r: Any) -> PositionDTO:
         total=r.total, as_of=r.as_of, polled_at=r.polled_at, poll_status=r.poll_status, poll_error=r.poll_error,
         threshold_alert=r.threshold_alert, threshold_blocking=r.threshold_blocking, level=r.level,
         amount_precision=r.amount_precision,
+        # A position's updated_at is written by the polls alone (and at creation, still NEVER).
+        attempted_at=r.updated_at if r.poll_status != "NEVER" else None,
     )
 
 
@@ -96,7 +107,7 @@ def _joined() -> Any:
         channel_accounts.c.id, channel_accounts.c.channel, channel_accounts.c.account_no, channel_accounts.c.currency,
         channel_accounts.c.currency_type, channel_accounts.c.scenario, positions.c.available, positions.c.in_transit,
         positions.c.total, positions.c.as_of, positions.c.polled_at, positions.c.poll_status, positions.c.poll_error,
-        positions.c.threshold_alert, positions.c.threshold_blocking, positions.c.level,
+        positions.c.threshold_alert, positions.c.threshold_blocking, positions.c.level, positions.c.updated_at,
         currencies.c.amount_precision,
     ).join(positions, positions.c.channel_account_id == channel_accounts.c.id).join(
         currencies, currencies.c.code == channel_accounts.c.currency
@@ -130,11 +141,19 @@ async def list_positions(uow: UnitOfWork, q: ListPositions) -> PositionPage:
     rows = [_row_dto(r) for r in await uow.conn.execute(stmt)]
     rows.sort(key=_SORT[q.sort_by], reverse=q.descending)
     last = (await uow.conn.execute(select(func.max(positions.c.polled_at)))).scalar()
+    attempt = (await uow.conn.execute(
+        select(poll_runs.c.finished_at, poll_runs.c.accounts_ok, poll_runs.c.accounts_failed)
+        .where(poll_runs.c.finished_at.is_not(None)).order_by(poll_runs.c.id.desc())
+        .limit(1)
+    )).first()
     page = rows[q.offset:q.offset + q.limit]
     committed = await committed_out(uow, (p.channel_account_id for p in page))  # the page's accounts only
     page = [p.model_copy(update={"committed": committed[p.channel_account_id]}) if committed[p.channel_account_id]
             else p for p in page]
-    return PositionPage(rows=tuple(page), total_rows=len(rows), offset=q.offset, last_poll_at=last)
+    return PositionPage(rows=tuple(page), total_rows=len(rows), offset=q.offset, last_poll_at=last,
+                        last_attempt_at=attempt.finished_at if attempt else None,
+                        last_attempt_ok=attempt.accounts_ok or 0 if attempt else 0,
+                        last_attempt_failed=attempt.accounts_failed or 0 if attempt else 0)
 
 
 class SetThresholds(Command):
@@ -153,11 +172,11 @@ async def set_thresholds(uow: UnitOfWork, cmd: SetThresholds) -> PositionDTO:
     if row is None:
         raise NotFound(f"Channel account {cmd.channel_account_id} does not exist.")
     currency = await load_currency(uow, row.currency)
-    for label, value in (("Alert threshold", cmd.threshold_alert), ("Blocking threshold", cmd.threshold_blocking)):
-        if value is not None:
+    for name, label in (("threshold_alert", "Alert threshold"), ("threshold_blocking", "Blocking threshold")):
+        if (value := getattr(cmd, name)) is not None:
             if value < 0:
                 raise ValidationFailed(label, "must not be negative")
-            currency.check_precision(value, field=label)
+            cmd = cmd.model_copy(update={name: currency.check_precision(value, field=label)})  # canonical text
     if (cmd.threshold_alert is not None and cmd.threshold_blocking is not None
             and cmd.threshold_blocking > cmd.threshold_alert):
         raise ValidationFailed("Blocking threshold", "must not be above the alert threshold: "
@@ -165,7 +184,9 @@ async def set_thresholds(uow: UnitOfWork, cmd: SetThresholds) -> PositionDTO:
     if (cmd.threshold_alert, cmd.threshold_blocking) == (row.threshold_alert, row.threshold_blocking):
         raise ValidationFailed("Thresholds", "are unchanged")
     await uow.conn.execute(update(positions).where(positions.c.channel_account_id == row.id).values(
-        threshold_alert=cmd.threshold_alert, threshold_blocking=cmd.threshold_blocking, updated_at=uow.now,
+        # Not updated_at: that is the last poll attempt's time (``PositionDTO.attempted_at``);
+        # the change's time is in its audit record.
+        threshold_alert=cmd.threshold_alert, threshold_blocking=cmd.threshold_blocking,
     ))
     uow.record("position.thresholds", "channel_account", row.id,
                {"threshold_alert": row.threshold_alert, "threshold_blocking": row.threshold_blocking},

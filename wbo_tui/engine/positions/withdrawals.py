@@ -73,6 +73,7 @@ class WithdrawalDTO(DTO):
     status: str
     approval_id: int
     approval_ref: str
+    maker_id: int | None  # who submitted it: the console greys their own approve and reject
     submitted_at: Any
     failed_part: str | None
     failure_reason: str | None
@@ -141,7 +142,8 @@ def _select() -> Any:
     fee = channel_accounts.alias("fee_acct")
     return (
         select(withdrawals, principal.c.account_no.label("principal_account"),
-               fee.c.account_no.label("fee_account"), approvals_table.c.ref.label("approval_ref"))
+               fee.c.account_no.label("fee_account"), approvals_table.c.ref.label("approval_ref"),
+               approvals_table.c.maker_id.label("maker_id"))
         .join(principal, principal.c.id == withdrawals.c.principal_account_id)
         .join(fee, fee.c.id == withdrawals.c.fee_account_id)
         .join(approvals_table, approvals_table.c.id == withdrawals.c.approval_id)
@@ -152,7 +154,7 @@ def _dto(r: Any) -> WithdrawalDTO:
     return WithdrawalDTO(
         id=r.id, ref=r.ref, client_id=r.client_id, channel=r.channel, currency=r.currency, principal=r.principal,
         fee=r.fee, principal_account=r.principal_account, fee_account=r.fee_account, status=r.status,
-        approval_id=r.approval_id, approval_ref=r.approval_ref, submitted_at=r.submitted_at,
+        approval_id=r.approval_id, approval_ref=r.approval_ref, maker_id=r.maker_id, submitted_at=r.submitted_at,
         failed_part=r.failed_part, failure_reason=r.failure_reason,
     )
 
@@ -167,8 +169,10 @@ async def _get(uow: UnitOfWork, ref: str) -> WithdrawalDTO:
 @handles(SubmitWithdrawal)
 async def submit_withdrawal(uow: UnitOfWork, cmd: SubmitWithdrawal) -> WithdrawalDTO:
     currency = await load_currency(uow, cmd.currency)
-    currency.check_precision(cmd.principal, field="Principal amount")
-    currency.check_precision(cmd.fee, field="Fee")
+    cmd = cmd.model_copy(update={  # the canonical form is what is stored
+        "principal": currency.check_precision(cmd.principal, field="Principal amount"),
+        "fee": currency.check_precision(cmd.fee, field="Fee"),
+    })
     if cmd.principal <= 0:
         raise ValidationFailed("Principal amount", "must be greater than zero")
     if cmd.fee < 0:

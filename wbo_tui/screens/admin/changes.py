@@ -16,6 +16,7 @@ from wbo_tui.engine import ApprovalDTO, ApproveItem, ListApprovals, build
 from wbo_tui.widgets.forms import ConfirmScreen
 from wbo_tui.widgets.table_pane import TablePane
 from wbo_tui.widgets.reject import RejectScreen
+from wbo_tui.widgets.row_actions import Unavailable, decision_unavailable
 
 OPERATOR_ROLES = "operator_roles"
 ROLE_PERMISSIONS = "role_permissions"
@@ -62,7 +63,9 @@ def consequences(item: ApprovalDTO) -> list[str]:
 
 class ChangesPane(TablePane):
     COLUMNS = ("Ref", "Change to", "Submitted by", "Adds (+) / removes (-)", "Submitted (UTC)")
+    NARROW = {"Adds (+) / removes (-)": 16}
     EMPTY = "No changes to roles wait for approval."
+    TOPICS = frozenset({"approvals"})
     HELP = (
         "Changes that give operators more power wait here for a second administrator: an "
         "operator's new roles, a role's new permissions. The line below the table says exactly "
@@ -100,11 +103,16 @@ class ChangesPane(TablePane):
         text = f"{item.ref} by {item.maker}: " + " ".join(consequences(item)) if item is not None else ""
         self.query_one(".pane-detail", Static).update(text)
 
-    def applies(self, action: str, item: ApprovalDTO | None) -> bool:
+    def why_not(self, action: str, item: ApprovalDTO | None) -> Unavailable | str | None:
+        if item is None:
+            return "no row is selected"
         session = self.wbo.session
-        if item is None or session is None or item.maker_id == session.operator_id:
-            return False
-        return action == "reject" or item.payload.get("username") != session.username
+        reason = decision_unavailable(session, item.kind, maker_id=item.maker_id, what="change",
+                                      pending=item.status == "PENDING", state=item.status.lower())
+        if reason is None and action == "approve" and session is not None \
+                and item.payload.get("username") == session.username:
+            return "it changes your own roles; another administrator must approve it"
+        return reason
 
     def action_approve(self) -> None:
         item: ApprovalDTO = self.selected
@@ -119,8 +127,8 @@ class ChangesPane(TablePane):
                 self.busy = True
                 self._approve(item)
 
-        self.app.push_screen(ConfirmScreen(f"Approve {item.ref}: {target(item)}?", lines, "Approve", danger=False),
-                             callback=confirmed)
+        self.app.push_screen(ConfirmScreen(f"Approve {item.ref}: {target(item)}?", lines, "Approve", danger=False,
+                                           does=f"changes the {target(item)} at once"), callback=confirmed)
 
     @work(group="act", exit_on_error=False)
     async def _approve(self, item: ApprovalDTO) -> None:

@@ -50,7 +50,10 @@ def created_message(op: OperatorDTO) -> str:
 
 class OperatorsPane(TablePane):
     COLUMNS = ("Username", "Name", "Status", "Roles", "Direct grants", "Last login (UTC)")
+    DROP_ORDER = ("Last login (UTC)", "Direct grants")
+    NARROW = {"Name": 12, "Roles": 12}
     EMPTY = "No operators."
+    TOPICS = frozenset({"operators", "operator_roles", "operator_permissions", "roles"})
     HELP = (
         "Operators who can log in. n creates one; e and d enable and disable the selected "
         "operator (disabling asks for confirmation); u unlocks an account locked by failed "
@@ -105,20 +108,27 @@ class OperatorsPane(TablePane):
                 change += (f" Roles {', '.join(op.pending_roles or ()) or 'none'} wait for approval "
                            f"({op.pending_approval}).")
             text = f"{op.display_name} ({op.username}): {operator_status(op)}.{admin}{failures}{change}"
+            # What a narrow table leaves out.
+            if not self.columns.is_shown("Direct grants") and op.direct_permissions:
+                text += f" Direct grants: {', '.join(op.direct_permissions)}."
+            if not self.columns.is_shown("Last login (UTC)"):
+                text += f" Last login {op.last_login_at:%Y-%m-%d %H:%M} UTC." if op.last_login_at else " Never logged in."
         self.query_one(".pane-detail", Static).update(text)
 
-    def applies(self, action: str, op: OperatorDTO | None) -> bool:
+    def why_not(self, action: str, op: OperatorDTO | None) -> str | None:
         if op is None:
-            return False
+            return "no row is selected"
         session = self.wbo.session
         me = session.operator_id if session else None
-        if action == "enable":
-            return not op.enabled
-        if action == "disable":
-            return op.enabled and op.id != me
-        if action == "unlock":
-            return op.locked_until is not None or op.failed_logins > 0
-        return True
+        if action == "enable" and op.enabled:
+            return f"{op.username} is enabled already"
+        if action == "disable" and not op.enabled:
+            return f"{op.username} is disabled already"
+        if action == "disable" and op.id == me:
+            return "you cannot disable your own account"
+        if action == "unlock" and op.locked_until is None and op.failed_logins == 0:
+            return f"{op.username} is not locked and has no failed passwords"
+        return None
 
     # --- actions ------------------------------------------------------------------------
 

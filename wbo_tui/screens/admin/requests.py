@@ -15,6 +15,7 @@ from wbo_tui.engine.permissions import BY_CODE
 from wbo_tui.widgets.forms import ConfirmScreen
 from wbo_tui.widgets.table_pane import TablePane
 from wbo_tui.widgets.reject import RejectScreen
+from wbo_tui.widgets.row_actions import Unavailable, decision_unavailable
 
 
 def _when(item: ApprovalDTO) -> str:
@@ -23,7 +24,9 @@ def _when(item: ApprovalDTO) -> str:
 
 class RequestsPane(TablePane):
     COLUMNS = ("Ref", "Requested by", "Permission", "Reason", "Submitted (UTC)")
+    NARROW = {"Reason": 12, "Permission": 20}
     EMPTY = "No pending permission requests."
+    TOPICS = frozenset({"approvals"})
     HELP = (
         "Pending permission requests from other operators. a approves the selected request "
         "(the permission is granted to the requester at once); x rejects it with a reason "
@@ -56,9 +59,11 @@ class RequestsPane(TablePane):
     def show_detail(self, item: ApprovalDTO | None) -> None:
         self.query_one(".pane-detail", Static).update(item.summary if item is not None else "")
 
-    def applies(self, action: str, item: ApprovalDTO | None) -> bool:
-        session = self.wbo.session
-        return item is not None and session is not None and item.maker_id != session.operator_id
+    def why_not(self, action: str, item: ApprovalDTO | None) -> Unavailable | str | None:
+        if item is None:
+            return "no row is selected"
+        return decision_unavailable(self.wbo.session, item.kind, maker_id=item.maker_id, what="permission request",
+                                    pending=item.status == "PENDING", state=item.status.lower())
 
     def action_approve(self) -> None:
         item: ApprovalDTO = self.selected
@@ -75,8 +80,8 @@ class RequestsPane(TablePane):
                 self.run_command(build(ApproveItem, approval_id=item.id),
                                  f"{item.ref} approved: {item.maker} now holds {code}.")
 
-        self.app.push_screen(ConfirmScreen(f"Approve {item.ref}?", consequences, "Approve", danger=False),
-                             callback=confirmed)
+        self.app.push_screen(ConfirmScreen(f"Approve {item.ref}?", consequences, "Approve", danger=False,
+                                           does=f"grants {code} to {item.maker}"), callback=confirmed)
 
     def action_reject(self) -> None:
         self.app.push_screen(RejectScreen.permission_request(self.selected), callback=self._rejected)
@@ -89,7 +94,10 @@ class RequestsPane(TablePane):
 
 class SubmissionsPane(TablePane):
     COLUMNS = ("Ref", "Kind", "Summary", "Status", "Decided by", "Decided (UTC)", "Reason / outcome")
+    DROP_ORDER = ("Decided (UTC)", "Decided by")
+    NARROW = {"Reason / outcome": 12, "Summary": 16}
     EMPTY = "You have not submitted anything."
+    TOPICS = frozenset({"approvals"})
     HELP = "Everything you submitted for approval, newest first, with its status and the checker's reason."
 
     async def fetch(self) -> Sequence[ApprovalDTO]:

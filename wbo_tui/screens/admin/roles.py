@@ -17,7 +17,9 @@ from wbo_tui.screens.admin.role_forms import CreateRoleScreen, RolePermissionsSc
 
 class RolesPane(TablePane):
     COLUMNS = ("Role", "Description", "Permissions", "Members")
+    NARROW = {"Description": 16}
     EMPTY = "No roles."
+    TOPICS = frozenset({"roles", "role_permissions"})
     HELP = (
         "Roles grant permissions to every operator who has them. n creates a role; e edits "
         "the selected role's permissions from the catalog. Granting a role permissions waits "

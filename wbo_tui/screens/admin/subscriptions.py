@@ -57,7 +57,10 @@ def describe(s: SubscriptionDTO) -> str:
 
 class SubscriptionsPane(TablePane):
     COLUMNS = ("Id", "Topic", "Recipient kind", "Recipient", "Channel", "Enabled", "Created (UTC)", "Created by")
+    DROP_ORDER = ("Created by", "Created (UTC)", "Recipient kind")  # in the detail line
+    NARROW = {"Recipient": 16, "Topic": 16}
     EMPTY = "No message subscriptions: no alert reaches anyone. n creates one."
+    TOPICS = frozenset({"message_subscriptions"})
     HELP = (
         "Message subscriptions: who receives which alert through which channel (the "
         "in-console inbox, email over SMTP, a webhook POST). n creates one; e enables or "
@@ -135,7 +138,9 @@ class SubscriptionsPane(TablePane):
 
 class DeliveriesPane(TablePane):
     COLUMNS = ("Ref", "Channel", "Recipient", "Status", "Attempts", "Next try (UTC)", "Last error")
+    NARROW = {"Last error": 12, "Recipient": 16}  # the whole error is in the detail line
     EMPTY = "No deliveries yet: email and webhook messages appear here once an alert is published."
+    TOPICS = frozenset({"deliveries"})
     HELP = (
         "Email and webhook deliveries, newest first (inbox messages are written at once and "
         "are not listed). A delivery that fails is retried on a schedule; after its last "

@@ -21,7 +21,10 @@ VERDICT_STYLE = {"chosen": "bold green", "outranked": "yellow", "not eligible": 
 
 class TriggersPane(TablePane):
     COLUMNS = ("Decided (UTC)", "Trigger", "Outcome", "Allocation")
+    DROP_ORDER = ("Decided (UTC)",)
+    NARROW = {"Trigger": 24}  # the whole trigger is in the detail pane
     EMPTY = "No decided triggers."
+    TOPICS = frozenset({"allocation_triggers", "allocations"})
     HELP = (
         "Each decided trigger (an event, or a schedule's fire time), newest first: which rules "
         "were considered, which one was chosen and why each other one was not (outranked by "

@@ -29,7 +29,9 @@ from wbo_tui.engine.api import Engine
 from wbo_tui.engine.positions import ListChannelAccounts
 from wbo_tui.engine.positions.channel_accounts import ChannelAccountDTO
 
+from wbo_tui.screens.allocations.preview_amount import PreviewAmount, preview_amount
 from wbo_tui.widgets.forms import PositionForm, amount_text, labelled, select_value
+from wbo_tui.widgets.typed_confirmation import TypedConfirmation, phrase
 
 
 def account_label(account: ChannelAccountDTO) -> str:
@@ -94,7 +96,7 @@ class ManualAllocationScreen(PositionForm[AllocationDTO]):
         self._preview()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "alloc-amount":
+        if event.input.id in ("alloc-amount", "alloc-currency"):
             event.stop()
             self._preview()
 
@@ -103,22 +105,26 @@ class ManualAllocationScreen(PositionForm[AllocationDTO]):
         if source is None or target is None:
             self.query_one("#alloc-balances", Static).update("Choose both accounts to see their balances.")
             return
-        self._run_preview(source, target, self.value("#alloc-amount").strip())
+        # The balances after only for an amount the allocation could carry; otherwise the
+        # balances before and why not (submitting names the field the same way).
+        judged = preview_amount(self.value("#alloc-amount"), self.value("#alloc-currency"), source, target,
+                                self.precision)
+        self._run_preview(source, target, judged)
 
     @work(exclusive=True, group="preview", exit_on_error=False)
-    async def _run_preview(self, source: ChannelAccountDTO, target: ChannelAccountDTO, amount: str) -> None:
+    async def _run_preview(self, source: ChannelAccountDTO, target: ChannelAccountDTO, judged: PreviewAmount) -> None:
         engine, session = self.wbo.engine, self.wbo.session
         assert engine is not None and session is not None
         try:
-            query = build(BalancePreview, from_account_id=source.id, to_account_id=target.id, amount=amount or None)
-        except ValidationFailed:
-            # The amount is not a number yet: show the balances before; submitting names the field.
+            query = build(BalancePreview, from_account_id=source.id, to_account_id=target.id, amount=judged.amount)
+        except ValidationFailed as error:  # beyond the engine's ceiling: no currency allows it
             query = BalancePreview(from_account_id=source.id, to_account_id=target.id)
+            judged = PreviewAmount(None, f"{error.field}: {error.rule}")
         preview: BalancePreviewDTO = await engine.query(session, query)
-        self.query_one("#alloc-balances", Static).update("\n".join((
-            self._side("Outgoing", source, preview.outgoing),
-            self._side("Incoming", target, preview.incoming),
-        )))
+        lines = [self._side("Outgoing", source, preview.outgoing), self._side("Incoming", target, preview.incoming)]
+        if judged.reason:
+            lines.append(f"Balances after not shown: {judged.reason}")
+        self.query_one("#alloc-balances", Static).update("\n".join(lines))
 
     def _side(self, role: str, account: ChannelAccountDTO, side: SideDTO) -> str:
         places = self.precision.get(account.currency, 2)
@@ -152,7 +158,10 @@ class BulkRejectScreen(PositionForm[str]):
     FORM_TITLE = "Reject marked allocations"
     SUBMIT_LABEL = "Reject all"
     SUBMIT_VARIANT = "error"
-    HELP = "One reason for all marked allocations. Each is rejected in its own transaction; the result lists every row."
+    CANCEL_NOTICE = "Nothing was rejected; the rows stay marked."
+    HELP = ("One reason for all marked allocations, then type the confirmation shown (REJECT and the number of "
+            "rows): the button stays disabled until it matches. Each is rejected in its own transaction; the "
+            "result lists every row. Escape cancels and changes nothing.")
 
     def __init__(self, rows: Sequence[AllocationDTO], approval_id: int) -> None:
         super().__init__()
@@ -168,6 +177,8 @@ class BulkRejectScreen(PositionForm[str]):
                      "• A row already decided, or one you submitted yourself, is refused and left as it is.",
                      classes="what-happens", markup=False)
         yield from labelled("Reason (required)", Input(id="bulk-reject-reason"))
+        count = len(self._rows)
+        yield TypedConfirmation(phrase("reject", count), f"rejects the {count} marked allocation(s), each on its own")
 
     async def perform(self, engine: Engine, session: SessionInfo) -> str:
         # The engine's own check of the reason, once, before any row is touched.
@@ -202,7 +213,8 @@ class BulkResultScreen(ModalScreen[None]):
         done = sum(r.ok for r in self._results)
         with Vertical(classes="modal-box"):
             yield Static(self._title, classes="modal-title", markup=False)
-            yield Static(f"{done} of {len(self._results)} done.", classes="modal-subtitle", markup=False)
+            yield Static(f"{done} of {len(self._results)} done. Enter or Escape closes.", classes="modal-subtitle",
+                         markup=False)
             with VerticalScroll(classes="form-fields"):
                 yield Static("\n".join(f"{'✔' if r.ok else '✘'} {r.order_no}: {r.outcome}" for r in self._results),
                              id="bulk-results", markup=False)
@@ -223,13 +235,19 @@ class BulkResultScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
+def outcome_words(now: AllocationDTO) -> str:
+    """An allocation's state right after a decision or a retry, in words.  The transfer runs
+    after the decision commits (the engine's own loop), so it may still be at the channel:
+    the list then shows its outcome live when it arrives."""
+    if now.status == "processing":
+        return "processing (sent to the settlement channel; the list shows the outcome when it arrives)"
+    failed = f": {now.failure_reason}" if now.failure_reason else ""
+    return f"{now.status.replace('_', ' ')}{failed}"
+
+
 async def decision_outcome(engine: Engine, session: SessionInfo, a: AllocationDTO, item: ApprovalDTO) -> RowResult:
-    """What an approval led to, read back after the transfer ran (it runs right after the
-    approval's commit, inside the same engine call)."""
+    """What an approval led to, read back once the decision committed."""
     if item.status != "APPROVED":
         return RowResult(a.order_no, f"approval {item.ref} {item.status.lower()}: {item.outcome}", False)
     now: AllocationDTO = await engine.query(session, GetAllocation(order_no=a.order_no))
-    text = f"approved → {now.status.replace('_', ' ')}"
-    if now.failure_reason:
-        text += f": {now.failure_reason}"
-    return RowResult(a.order_no, text, now.status in ("succeeded", "processing"))
+    return RowResult(a.order_no, f"approved → {outcome_words(now)}", now.status in ("succeeded", "processing"))

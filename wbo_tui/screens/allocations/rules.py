@@ -39,8 +39,13 @@ def amount_text(rule: RuleDTO) -> str:
 class RulesPane(TablePane):
     COLUMNS = ("Id", "Name", "Trigger", "Outgoing → incoming", "Cur", "Amount", "Strategy", "Audit", "Prio",
                "On")
+    # Narrow terminals: id, name, currency, amount and whether enabled stay; the detail line
+    # below the table has the whole rule.
+    DROP_ORDER = ("Audit", "Strategy", "Prio", "Outgoing → incoming", "Trigger")
+    NARROW = {"Trigger": 24, "Name": 14}
     NAME_WIDTH = 24  # the detail line shows the whole name
     EMPTY = "No fund allocation rules. n creates one."
+    TOPICS = frozenset({"allocation_rules"})
     HELP = (
         "Fund allocation rules. n creates a rule; c copies the selected rule into a new one; "
         "e edits it: before saving you see each change (old → new) and the rule's open "
@@ -85,7 +90,8 @@ class RulesPane(TablePane):
     def show_detail(self, r: RuleDTO | None) -> None:
         text = "" if r is None else (
             f"Rule {r.id} “{r.name}” on {r.channel}: {r.from_account} → {r.to_account} {r.currency} ({r.scenario}); "
-            f"{r.trigger_text}; {amount_text(r)}; priority {r.priority}; version {r.version}, last changed by {r.updated_by} "
+            f"{r.trigger_text}; {amount_text(r)}; priority {r.priority}; strategy {r.strategy}, audit "
+            f"{'work order' if r.audit_strategy == 'work_order' else 'none'}; version {r.version}, last changed by {r.updated_by} "
             f"{r.updated_at:%Y-%m-%d %H:%M} UTC."
         )
         self.query_one(".pane-detail", Static).update(text)

@@ -105,7 +105,9 @@ class AuditArea(Area):
                 yield Static("", id="audit-status", markup=False)
                 yield Static("", id="audit-verify", markup=False)
             with Horizontal(id="audit-body"):
-                yield DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
+                # The sequence number stays in place when the table scrolls sideways; the
+                # whole record is in the detail pane.
+                yield DataTable(id="audit-table", cursor_type="row", zebra_stripes=True, fixed_columns=1)
                 with VerticalScroll(id="audit-detail-scroll"):
                     yield Static("", id="audit-detail", markup=False)
 

@@ -18,7 +18,11 @@ from wbo_tui.screens.positions.forms import ChannelAccountScreen
 
 class ChannelAccountsPane(TablePane):
     COLUMNS = ("Id", "Channel", "Type", "Currency", "Main account number", "Scenario", "Remarks", "Version")
+    # Narrow terminals: the detail line below the table has the whole account.
+    DROP_ORDER = ("Version", "Remarks", "Type", "Channel")
+    NARROW = {"Remarks": 10}
     EMPTY = "No channel accounts. n creates one."
+    TOPICS = frozenset({"channel_accounts", "settlement_channels"})
     HELP = (
         "Settlement channel accounts. n creates one; e edits the selected account: before it is "
         "saved you see each change (old → new) and the pending withdrawals that use the account. "

@@ -21,7 +21,11 @@ from wbo_tui.widgets.moments import when
 class DepositsPane(MoneyPane):
     COLUMNS = ("Ref", "Client", "Channel", "Ccy", "Amount", "Account", "Status", "Recorded (UTC)",
                "Succeeded (UTC)")
+    # At 80 columns: ref, client, currency, amount, status and when recorded; the detail line
+    # below the table names the account, the channel and when it succeeded.
+    DROP_ORDER = ("Channel", "Succeeded (UTC)", "Account", "Recorded (UTC)", "Client")
     EMPTY = "No deposit records."
+    TOPICS = frozenset({"deposits", "currencies"})
     STATUSES = ("PENDING", "SUCCESSFUL")
     HELP = (
         "Deposit records, newest first. n records a deposit (client, channel, currency, amount; "
@@ -52,7 +56,11 @@ class DepositsPane(MoneyPane):
                 f"{d.account_no} on {d.channel}.")
 
     def show_detail(self, d: DepositDTO | None) -> None:
-        self.query_one(".pane-detail", Static).update("" if d is None else self.describe(d))
+        text = "" if d is None else self.describe(d)
+        if d is not None:
+            text += f" Recorded {when(d.recorded_at)} UTC" + (
+                f", successful {when(d.succeeded_at)} UTC." if d.succeeded_at else ".")
+        self.query_one(".pane-detail", Static).update(text)
 
     def applies(self, action: str, item: DepositDTO | None) -> bool:
         return item is not None and item.status == "PENDING"

@@ -1,5 +1,6 @@
-"""Positions › Positions: balances per channel account, re-read from the database every
-few seconds, filtered, sorted and paged in the engine's query.  Beside the available
+"""Positions › Positions: balances per channel account, read again whenever another
+console's poll or approval changes them (the live feed), filtered, sorted and paged in
+the engine's query.  Beside the available
 balance stands what is committed out of the account and not yet settled, and the detail
 line says how much more an approval may commit: the figures an approval is judged by, so
 an operator sees why one was refused."""
@@ -31,6 +32,7 @@ from wbo_tui.widgets.forms import amount_text
 
 SORT_KEYS = ("account", "currency", "available", "in_transit", "total", "updated", "level")
 PAGE_SIZE = 50
+PAGE_KEYS = Binding.Group("Page", compact=True)
 
 
 def age_text(seconds: float) -> str:
@@ -46,11 +48,11 @@ def age_text(seconds: float) -> str:
 
 def position_status(p: PositionDTO, now: datetime, stale_after_s: float) -> str:
     """OK, FAILED, NEVER or STALE: a row not polled within twice the poll interval is
-    never shown as current."""
-    if p.poll_status == "NEVER" or p.polled_at is None:
-        return "NEVER"
+    never shown as current, and a failed poll is FAILED whether or not a balance ever came."""
     if p.poll_status == "FAILED":
         return "FAILED"
+    if p.poll_status == "NEVER" or p.polled_at is None:
+        return "NEVER"
     if (now - p.polled_at).total_seconds() > stale_after_s:
         return "STALE"
     return "OK"
@@ -74,6 +76,43 @@ def commitment_text(p: PositionDTO) -> str:
     if room > 0:
         return text + f" Approvals may commit up to {shown(room)} more ({basis})."
     return text + f" Approvals may commit nothing more ({basis} = {amount_text(room, p.amount_precision)})."
+
+
+def sentence(text: str) -> str:
+    """``text`` ending in exactly one full stop (reasons from channels may bring their own)."""
+    return text.rstrip().rstrip(".") + "."
+
+
+def attempt_text(p: PositionDTO, status: str) -> str:
+    """The last poll attempt of one account: when, its outcome and its reason."""
+    at = f" at {p.attempted_at:%Y-%m-%d %H:%M:%S} UTC" if p.attempted_at is not None else ""
+    if status == "FAILED":
+        return sentence(f"Last poll{at} failed: {p.poll_error or 'no detail'}")
+    if status == "NEVER":
+        return "Not polled yet."
+    if status == "STALE":
+        return "Not polled for more than twice the poll interval: the balance may be out of date."
+    return ""  # OK: the balance's time follows
+
+
+def thresholds_text(p: PositionDTO) -> str:
+    """The alert threshold, for a table too narrow to show its column."""
+    alert = "none" if p.threshold_alert is None else f"{amount_text(p.threshold_alert, p.amount_precision)} {p.currency}"
+    return f" Alert threshold {alert}."
+
+
+def last_poll_text(page: PositionPage) -> str:
+    """The last poll that ran, whatever its outcome: a failure after a success is never
+    shown as the success."""
+    if page.last_attempt_at is None:
+        return "Last poll: never."
+    at = f"{page.last_attempt_at:%Y-%m-%d %H:%M:%S} UTC"
+    if not page.last_attempt_failed:
+        return f"Last poll {at}: {page.last_attempt_ok} answered."
+    success = (f"; last answer {page.last_poll_at:%Y-%m-%d %H:%M:%S} UTC" if page.last_poll_at else
+               "; no answer yet")
+    return (f"Last poll {at}: {page.last_attempt_failed} FAILED, {page.last_attempt_ok} answered"
+            f"{success}.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +139,17 @@ class PositionsPane(TablePane):
     # Committed next to Available, still on screen at 80 columns, as approvals count both.
     COLUMNS = ("Account", "Ccy", "Status", "Age", "Available", "Committed", "In transit", "Total", "Alert",
                "Blocking", "Level", "Updated (UTC)", "Scenario", "Channel")
+    # At 80 columns: account, currency, status, age, available, committed, the blocking
+    # threshold and the level (approvals are judged by available − committed − blocking); the
+    # alert threshold when it fits, and always in the detail line below the table, with the
+    # update time to the second and the rest.
+    DROP_ORDER = ("Channel", "Scenario", "In transit", "Total", "Updated (UTC)", "Age", "Alert", "Level")
     EMPTY = "No positions: configure channel accounts, then wait for a poll or press r."
+    TOPICS = frozenset({"positions", "poll_runs", "channel_accounts", "settlement_channels", "withdrawals",
+                        "allocations", "currencies"})
     HELP = (
-        "Balances of each channel account as last polled from the upstream, re-read from the "
-        "database every few seconds (polls by other consoles show up too). Status: OK, FAILED "
+        "Balances of each channel account as last polled from the upstream, shown again as "
+        "soon as any console's poll or approval changes them. Status: OK, FAILED "
         "(the error is in the line below the table), NEVER polled, or STALE when the last poll "
         "is older than twice the poll interval. Committed: what is committed out of the account "
         "and not yet settled (approved withdrawals, allocations in flight, settlements no poll "
@@ -113,14 +159,16 @@ class PositionsPane(TablePane):
         "time (YYYY-MM-DD [HH:MM] UTC; Enter applies). s cycles the sort column, S reverses it; "
         "[ and ] page. r polls the upstream now; t sets the selected account's thresholds."
     )
-    REFRESH_EVERY_S = 5.0
+    AGE_EVERY_S = 5.0
     BINDINGS = [
         Binding("r", "refresh_now", "Refresh", id="positions-refresh", tooltip="Poll the upstream now"),
         Binding("t", "thresholds", "Thresholds", id="positions-thresholds", tooltip="Set thresholds"),
         Binding("s", "sort", "Sort", id="positions-sort", tooltip="Next sort column"),
         Binding("S", "reverse", "Reverse", key_display="S", id="positions-reverse", tooltip="Reverse the sort"),
-        Binding("left_square_bracket", "page(-1)", "Prev page", key_display="[", id="positions-prev"),
-        Binding("right_square_bracket", "page(1)", "Next page", key_display="]", id="positions-next"),
+        Binding("left_square_bracket", "page(-1)", "Prev page", key_display="[", id="positions-prev",
+                group=PAGE_KEYS),
+        Binding("right_square_bracket", "page(1)", "Next page", key_display="]", id="positions-next",
+                group=PAGE_KEYS),
     ]
     ROW_ACTIONS = frozenset({"thresholds"})
 
@@ -166,26 +214,23 @@ class PositionsPane(TablePane):
         self._arm()
 
     def _arm(self) -> None:
-        """Re-arm the auto-refresh after each load, so loads never overlap."""
+        """Age and staleness move with the clock, not with the database: re-draw them from
+        the rows in memory every ``AGE_EVERY_S``.  The rows themselves are read again when
+        a poll, a threshold or a commitment changes them (``TOPICS``, the live feed)."""
         if self._timer is not None:
             self._timer.stop()
-        self._timer = self.set_timer(self.REFRESH_EVERY_S, self._tick)
+        self._timer = self.set_timer(self.AGE_EVERY_S, self._tick)
 
     def _tick(self) -> None:
-        # Paused while a modal is open or the area is not shown; the timer still re-arms.
-        if self.screen is self.app.screen and self.is_on_screen and not self.busy:
-            self._tick_load()
-        else:
-            self._arm()
-
-    @work(exclusive=True, group="load", exit_on_error=False)
-    async def _tick_load(self) -> None:
-        try:
-            items = await self.fetch()
-            if not self.has_class("-denied"):
-                self._show(items)
-        finally:
-            self._arm()
+        # Only while the operator sees the table, and only the cells whose text moved
+        # (ages, a status turning STALE): no new layout, no footer refresh.
+        if self.items and self.shown_now() and not self.has_class("-denied"):
+            rows = self._rows(self.items.values())
+            if not self.columns.changes(self.table, rows):
+                with self.app.batch_update():
+                    self._update_rows(list(self.items), rows)
+                self.show_detail(self.selected)
+        self._arm()
 
     def _now(self) -> datetime:
         engine = self.wbo.engine
@@ -198,15 +243,16 @@ class PositionsPane(TablePane):
         table = self.table
         now, stale = self._now(), 2 * self.wbo.settings.poll_interval_s
         keys = [self.row_key(item) for item in items]
-        if keys != list(self.items):
+        rows = [self._cells(item, now, stale) for item in items]
+        if keys != list(self.items) or self.columns.changes(table, rows):
             super()._show(items)
             self.refresh_bindings()
             return
         with self.app.batch_update():
             self.items = {}
-            for key, item in zip(keys, items, strict=True):
+            for key, item, row in zip(keys, items, rows, strict=True):
                 self.items[key] = item
-                for column, value in zip(table.ordered_columns, self._cells(item, now, stale), strict=True):
+                for column, value in zip(table.ordered_columns, self.columns.pick(row), strict=True):
                     # update_width: a column grows to a wider value (a new threshold, a larger
                     # balance); without it the amount is cut to the old width ("999,999,99").
                     table.update_cell(key, column.key, value, update_width=True)
@@ -227,7 +273,8 @@ class PositionsPane(TablePane):
         status = position_status(p, now, stale_after_s)
         status_style = {"OK": "green", "FAILED": "bold red", "STALE": "bold yellow", "NEVER": "dim"}[status]
         level_style = {"ALERT": "bold black on yellow", "BLOCKING": "bold white on red"}.get(p.level, "")
-        updated = f"{p.polled_at:%Y-%m-%d %H:%M:%S}" if p.polled_at else "never"
+        # The year is in the detail line; the table keeps its columns for the figures.
+        updated = f"{p.polled_at:%m-%d %H:%M:%S}" if p.polled_at else "never"
         age = age_text((now - p.polled_at).total_seconds()) if p.polled_at else "—"
         return [cell(p.account_no), cell(p.currency), Text(status, style=status_style), Text(age, justify="right"),
                 money(p.available), money(p.committed), money(p.in_transit), money(p.total), money(p.threshold_alert),
@@ -238,24 +285,23 @@ class PositionsPane(TablePane):
         page = self.page
         if page is None or page.total_rows == 0:
             return self.EMPTY
-        last = f"{page.last_poll_at:%Y-%m-%d %H:%M:%S} UTC" if page.last_poll_at else "never"
         order = f"sorted by {self.sort_by}{' (descending)' if self.descending else ''}"
         return (f"Rows {page.offset + 1}–{page.offset + len(page.rows)} of {page.total_rows}, {order}. "
-                f"Last poll {last}.")
+                f"{last_poll_text(page)}")
 
     def show_detail(self, p: PositionDTO | None) -> None:
         text = ""
         if p is not None:
             status = position_status(p, self._now(), 2 * self.wbo.settings.poll_interval_s)
             text = f"{p.channel} {p.account_no} {p.currency} ({p.scenario}): {status}."
-            if status == "FAILED":
-                text += f" Last poll failed: {p.poll_error or 'no detail'}."
-            elif status == "STALE":
-                text += " Not polled for more than twice the poll interval: the balance may be out of date."
-            elif status == "NEVER":
-                text += " Not polled yet."
+            attempt = attempt_text(p, status)
+            text += f" {attempt}" if attempt else ""
             if p.as_of is not None:
                 text += f" Balance as of {p.as_of:%Y-%m-%d %H:%M:%S} UTC."
+            elif status == "FAILED":
+                text += " No balance received yet."
+            if not self.columns.is_shown("Alert"):
+                text += thresholds_text(p)  # left out of a narrow table
             text += commitment_text(p)
         self.query_one(".pane-detail", Static).update(text)
 

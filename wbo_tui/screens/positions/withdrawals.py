@@ -33,6 +33,7 @@ from wbo_tui.widgets.table_pane import TablePane, cell
 from wbo_tui.widgets.forms import amount_text
 from wbo_tui.widgets.moments import when
 from wbo_tui.widgets.reject import RejectScreen
+from wbo_tui.widgets.row_actions import Unavailable, decision_unavailable
 from wbo_tui.screens.positions.withdrawal_forms import MarkFailedScreen, WithdrawalScreen, withdrawal_summary
 
 THRESHOLD_RULE = (
@@ -97,7 +98,12 @@ class MoneyPane(TablePane):
 class WithdrawalsPane(MoneyPane):
     COLUMNS = ("Ref", "Client", "Channel", "Ccy", "Principal", "Fee", "Principal account", "Fee account", "Status",
                "Submitted (UTC)", "Failure")
+    # At 80 columns: ref, client, currency, principal, fee, status and submission time; the
+    # detail line below the table names the accounts, the channel and any failure.
+    DROP_ORDER = ("Failure", "Channel", "Fee account", "Principal account", "Submitted (UTC)", "Client")
+    NARROW = {"Failure": 20}
     EMPTY = "No withdrawal applications."
+    TOPICS = frozenset({"withdrawals", "approvals", "currencies"})
     STATUSES = ("PENDING", "APPROVED", "SUCCESSFUL", "REJECTED", "FAILED")
     HELP = (
         "Withdrawal applications, newest first. n submits one (client, channel, currency, "
@@ -160,13 +166,22 @@ class WithdrawalsPane(MoneyPane):
         refusal.update(text)
         refusal.set_class(bool(text), "-shown")
 
-    def applies(self, action: str, item: WithdrawalDTO | None) -> bool:
+    def why_not(self, action: str, item: WithdrawalDTO | None) -> Unavailable | str | None:
         if item is None:
-            return False
+            return "no row is selected"
         if action in ("mark_failed", "mark_successful"):
             # A withdrawal failed in one part still has the other being paid: it may fail or succeed.
-            return item.status in ("APPROVED", "FAILED") and bool(parts_in_payment(item))
-        return item.status == "PENDING"
+            if item.status not in ("APPROVED", "FAILED") or not parts_in_payment(item):
+                return (f"only an approved withdrawal still being paid is marked; {item.ref} is "
+                        f"{item.status.lower()}" + (" in every part" if item.status == "FAILED" else ""))
+            session, permission = self.wbo.session, MarkWithdrawalSuccessful.permission
+            if session is not None and permission is not None and not session.can(permission):
+                return Unavailable(f"you need the permission {permission} to mark withdrawals (R requests it)",
+                                   permission=permission, wanted_for="mark withdrawals paid or failed")
+            return None
+        return decision_unavailable(self.wbo.session, "withdrawal", maker_id=item.maker_id,
+                                    what="withdrawal application", pending=item.status == "PENDING",
+                                    state=item.status.lower())
 
     # --- acting ---------------------------------------------------------------------------
 
@@ -198,7 +213,8 @@ class WithdrawalsPane(MoneyPane):
                 self.show_refusal("")
                 self._approve(w)
 
-        self.app.push_screen(ConfirmScreen(f"Approve withdrawal {w.ref}?", consequences, "Approve", danger=False),
+        self.app.push_screen(ConfirmScreen(f"Approve withdrawal {w.ref}?", consequences, "Approve", danger=False,
+                                           does="approves it unless an account would fall below its threshold"),
                              callback=confirmed)
 
     @work(group="act", exit_on_error=False)
