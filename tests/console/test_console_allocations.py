@@ -48,7 +48,7 @@ ORDER, ORIGIN, STATUS, MAKER, CHECKER, AMOUNT, ACCOUNTS = "Order no", "Origin", 
 
 # What the console says right after an approval or a retry: the transfer runs after the
 # decision commits, so it may still be at the channel (the list then shows it live).
-OUTCOME_NOW = ("succeeded", "processing (sent to the settlement channel; the list shows the outcome when it arrives)")
+OUTCOME_NOW = ("sent to the settlement channel; the list shows the outcome when it arrives",)
 
 
 class Desk:

@@ -8,6 +8,7 @@ until the operator has typed the confirmation naming the count; Escape cancels a
 
 from __future__ import annotations
 
+from burst_helpers import deliver
 from console_helpers import plain, settle, type_into, wait_for_screen, wait_until
 from test_console_allocations import (  # noqa: F401  (desk is a fixture)
     STATUS,
@@ -21,7 +22,7 @@ from test_console_allocations import (  # noqa: F401  (desk is a fixture)
 )
 from textual.widgets import Button
 
-from wbo_tui.screens.allocations.forms import BulkRejectScreen, BulkResultScreen
+from wbo_tui.screens.allocations.forms import SENT, BulkRejectScreen, BulkResultScreen
 from wbo_tui.screens.permission_request import PermissionRequestScreen
 from wbo_tui.screens.shell import ShellScreen
 from wbo_tui.widgets.forms import ConfirmScreen
@@ -210,7 +211,7 @@ async def test_bulk_approve_waits_for_the_typed_count(make_app, desk) -> None:
         await pilot.press("enter")
         await wait_for_screen(pilot, BulkResultScreen)
         assert plain(pilot.app.screen.query_one("#bulk-results")).splitlines() == [
-            f"✔ {first.order_no}: approved → succeeded", f"✔ {second.order_no}: approved → succeeded"]
+            f"✔ {first.order_no}: approved → {SENT}", f"✔ {second.order_no}: approved → {SENT}"]
     assert {a.status for a in await desk.rows()} == {"succeeded"}
 
 
@@ -239,3 +240,33 @@ async def test_bulk_reject_waits_for_the_typed_count_and_escape_keeps_the_marks(
         await pilot.press("enter")
         await wait_for_screen(pilot, BulkResultScreen)
     assert {a.status for a in await desk.rows()} == {"rejected"}
+
+
+async def test_reason_confirmation_and_enter_in_one_read_reject(make_app, desk) -> None:
+    """Over SSH the reason, Tab, the typed confirmation and Enter can arrive in one read:
+    the Enter is judged once the confirmation before it has landed in its field."""
+    a = await desk.submit()
+    app = make_app()
+    async with app.run_test(size=WIDE) as pilot:
+        await open_tab(pilot, "checker")
+        await select_row(pilot, a.order_no)
+        await pilot.press("x")
+        await wait_for_screen(pilot, RejectScreen)
+        deliver(pilot, "wrong account\tREJECT 1\r")
+        await wait_for_screen(pilot, ShellScreen)
+    [done] = await desk.rows()
+    assert done.status == "rejected"
+
+
+async def test_typed_count_and_enter_in_one_read_approve_the_marked_rows(make_app, desk) -> None:
+    first, second = await desk.submit("100.00"), await desk.submit("200.00")
+    app = make_app()
+    async with app.run_test(size=WIDE) as pilot:
+        await open_tab(pilot, "checker")
+        await mark(pilot, first.order_no, second.order_no)
+        await pilot.press("A")
+        await wait_for_screen(pilot, ConfirmScreen)
+        deliver(pilot, "APPROVE 2\r")
+        await wait_for_screen(pilot, BulkResultScreen)
+    assert {r.status for r in await desk.rows()} <= {"succeeded", "processing"}
+    assert all(r.checker == "checker" for r in await desk.rows())

@@ -102,8 +102,8 @@ async def test_maker_submits_a_withdrawal_through_the_form(make_app, desk) -> No
         assert f"Withdrawal {wd.ref} submitted for approval ({wd.approval_ref})" in notices(pilot)[-1]
 
     assert (wd.client_id, wd.principal, wd.fee, wd.status) == ("C-42", D("1000"), D("10"), "PENDING")
-    assert [e["amount"] for e in await desk.events("withdrawal.submitted.principal")] == ["1000.00"]  # stored canonical, at HKD's precision
-    assert [e["amount"] for e in await desk.events("withdrawal.submitted.fee")] == ["10"]
+    assert [e["amount"] for e in await desk.events("withdrawal.submitted.principal")] == ["1000.00"]  # canonical: HKD has 2 places
+    assert [e["amount"] for e in await desk.events("withdrawal.submitted.fee")] == ["10.00"]
 
 
 async def test_checker_approves_after_seeing_what_was_submitted(make_app, desk) -> None:

@@ -124,18 +124,31 @@ class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], BurstSafeScre
     def submit_typed(self) -> None:
         self.submit()
 
+    _submitting = False
+
     def submit(self) -> None:
-        button = self.query_one("#submit", Button)
-        typed = [t for t in self.query(TypedConfirmation) if not t.matches]
+        # Judged once every key typed before this Enter has landed: in a burst (an SSH
+        # read) the confirmation's last characters may still be on their way to its field.
+        if self._submitting:
+            return
+        self._submitting = True
+        self.read_after_typed_keys(self._submit_as_typed)
+
+    def _submit_as_typed(self, submitted: TypedValues) -> None:
+        self._submitting = False
+        typed = [t for t in self.query(TypedConfirmation) if not t.matches_text(submitted)]
         if typed:
             # Enter in the confirmation field before it matches: nothing happens, and the form says why.
             self.show_error(f"Not done: type {typed[0].expected} to confirm first.")
             return
-        if button.disabled:
+        button = self.query_one("#submit", Button)
+        if button.disabled and not self.query(TypedConfirmation):
+            return  # already running
+        if any(w.group == "form" and not w.is_finished for w in self.workers):
             return
         button.disabled = True
         self.show_error("")
-        self.read_after_typed_keys(self._perform)
+        self._perform(submitted)
 
     @work(exclusive=True, group="form", exit_on_error=False)
     async def _perform(self, submitted: TypedValues) -> None:
@@ -224,7 +237,9 @@ class ConfirmScreen(ModalScreen[bool]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         # Enter in the confirmation field: confirms once the phrase matches, else nothing.
         event.stop()
-        if not self.query_one("#confirm", Button).disabled:
+        # The field's own value, not the button: the button follows the phrase one message
+        # later, and in a burst this Enter can arrive first.
+        if all(typed.matches for typed in self.query(TypedConfirmation)):
             self.dismiss(True)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

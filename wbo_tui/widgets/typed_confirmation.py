@@ -6,6 +6,7 @@ cancel anything."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from textual.app import ComposeResult
@@ -55,6 +56,15 @@ class TypedConfirmation(Vertical):
     def matches(self) -> bool:
         fields = self.query(Input)
         return bool(fields) and fields.first().value.strip() == self.expected
+
+    def matches_text(self, typed: Mapping[Input, str]) -> bool:
+        """Whether the phrase matches as the field stood in ``typed`` (a form's values once
+        the keys typed before its submit had landed), else as it stands now."""
+        fields = self.query(Input)
+        if not fields:
+            return False
+        field = fields.first()
+        return typed.get(field, field.value).strip() == self.expected
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()

@@ -235,12 +235,16 @@ class BulkResultScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
+SENT = "sent to the settlement channel; the list shows the outcome when it arrives"
+
+
 def outcome_words(now: AllocationDTO) -> str:
     """An allocation's state right after a decision or a retry, in words.  The transfer runs
-    after the decision commits (the engine's own loop), so it may still be at the channel:
-    the list then shows its outcome live when it arrives."""
-    if now.status == "processing":
-        return "processing (sent to the settlement channel; the list shows the outcome when it arrives)"
+    after the decision commits (on the engine's own loop), so whether it has finished yet
+    is a race: while it is at the channel the console says so, and the list shows the
+    outcome live; a failure the engine already knows of is named."""
+    if now.status in ("processing", "succeeded"):
+        return SENT
     failed = f": {now.failure_reason}" if now.failure_reason else ""
     return f"{now.status.replace('_', ' ')}{failed}"
 
