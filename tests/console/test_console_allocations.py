@@ -625,6 +625,13 @@ def test_snapshot_bulk_result(snap_compare, make_app, db_url, tmp_path) -> None:
             await settle(pilot)
         await pilot.press("A")
         await confirm(pilot, BulkResultScreen)
+        # The transfers run after the decisions commit and the list behind the result
+        # follows them live: let them finish and the list settle before the picture.
+        await pilot.app.engine.after_commit_idle()
+        listed = pilot.app.screen_stack[-2].query_one(AllocationsPane)
+        await wait_until(pilot, lambda: all(a.status != "processing" for a in listed.items.values()),
+                         "the transfers' outcomes in the list")
+        await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=WIDE, run_before=steps("checker", then=bulk))
 
