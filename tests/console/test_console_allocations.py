@@ -32,6 +32,8 @@ from wbo_tui.engine.upstream.simulator import SimulatedUpstream
 from wbo_tui.screens.allocations.forms import BulkRejectScreen, BulkResultScreen, ManualAllocationScreen
 from wbo_tui.screens.allocations.explain import TriggersPane
 from wbo_tui.screens.allocations.records import AllocationsPane
+from wbo_tui.engine.approvals import AwaitingMyReview
+from wbo_tui.widgets.header import ConsoleHeader
 from wbo_tui.widgets.forms import ConfirmScreen
 from wbo_tui.widgets.reject import RejectScreen
 from wbo_tui.widgets.typed_confirmation import TypedConfirmation
@@ -631,6 +633,12 @@ def test_snapshot_bulk_result(snap_compare, make_app, db_url, tmp_path) -> None:
         listed = pilot.app.screen_stack[-2].query_one(AllocationsPane)
         await wait_until(pilot, lambda: all(a.status != "processing" for a in listed.items.values()),
                          "the transfers' outcomes in the list")
+        # The header behind counts again when the feed reports the decisions: wait for it
+        # to show what is left to review (the refused row), as the engine counts it.
+        header = pilot.app.screen_stack[-2].query_one(ConsoleHeader)
+        await wait_until(pilot, lambda: not header._counting, "the header's count in flight")
+        await header._count()  # counted now, though the result covers the shell
+        assert header.awaiting_review == await pilot.app.engine.query(pilot.app.session, AwaitingMyReview())
         await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=WIDE, run_before=steps("checker", then=bulk))
