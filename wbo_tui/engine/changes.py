@@ -26,6 +26,8 @@ one report with the union of their topics.
 
 from __future__ import annotations
 
+# Durations here are seconds of waiting (Seconds, a float), never money.
+
 import asyncio
 import contextlib
 import logging
@@ -34,6 +36,8 @@ import threading
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .clock import Seconds
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +90,7 @@ class _Inbox:
             return False
         return True
 
-    async def take(self, timeout: float | None = None) -> frozenset[str]:
+    async def take(self, timeout: Seconds | None = None) -> frozenset[str]:
         """The topics reported since the last take; empty after ``timeout`` seconds of none."""
         if not self.pending:
             try:
@@ -107,7 +111,7 @@ class ChangeFeed:
                 ...
     """
 
-    def __init__(self, db: AsyncEngine, interval_s: float, health_s: float) -> None:
+    def __init__(self, db: AsyncEngine, interval_s: Seconds, health_s: Seconds) -> None:
         self.db = db
         self.interval_s = interval_s
         self.health_s = health_s
@@ -179,8 +183,8 @@ class ChangeFeed:
         self._inbox.pending.discard(_LOST)
 
 
-def watch_changes(db: AsyncEngine, *, interval_s: float = SQLITE_INTERVAL_S,
-                  health_s: float = PG_HEALTH_S) -> ChangeFeed:
+def watch_changes(db: AsyncEngine, *, interval_s: Seconds = SQLITE_INTERVAL_S,
+                  health_s: Seconds = PG_HEALTH_S) -> ChangeFeed:
     """The topics (table names) other connections commit changes to; see the module's
     docstring and ``ChangeFeed``."""
     return ChangeFeed(db, interval_s, health_s)
@@ -192,7 +196,7 @@ def watch_changes(db: AsyncEngine, *, interval_s: float = SQLITE_INTERVAL_S,
 class _SqliteWatcher(threading.Thread):
     """The thread that asks ``PRAGMA data_version`` every ``interval_s``."""
 
-    def __init__(self, path: str, interval_s: float, inbox: _Inbox) -> None:
+    def __init__(self, path: str, interval_s: Seconds, inbox: _Inbox) -> None:
         super().__init__(name="wbo-change-feed", daemon=True)
         self.path = path
         self.interval_s = interval_s
@@ -274,7 +278,7 @@ async def _listen(db: AsyncEngine, inbox: _Inbox) -> Any:
     return conn
 
 
-async def _healthy(conn: Any, timeout: float) -> bool:
+async def _healthy(conn: Any, timeout: Seconds) -> bool:
     if conn.is_closed():
         return False
     try:

@@ -25,12 +25,16 @@ by its state in the database (an allocation's lapsed claim).
 
 from __future__ import annotations
 
+# Durations here are seconds of waiting (Seconds, a float), never money.
+
 import asyncio
 import logging
 import sys
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
+
+from .clock import Seconds
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -89,7 +93,7 @@ class EngineLoop:
         if not task.cancelled() and task.exception() is not None:
             log.error("%s failed", task.get_name(), exc_info=task.exception())
 
-    async def drain(self, timeout: float | None = None) -> None:
+    async def drain(self, timeout: Seconds | None = None) -> None:
         """Wait (on the engine loop) for spawned work; cancel what still runs after ``timeout``."""
         while self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
