@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from rich.cells import cell_len
 from textual import events
+from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey, FooterLabel, KeyGroup
@@ -61,6 +62,20 @@ class FittingFooter(Footer):
 
     def __init__(self) -> None:
         super().__init__(compact=True, show_command_palette=False)
+
+    _shown: tuple[object, ...] | None = None
+
+    def bindings_changed(self, screen: Screen) -> None:
+        """Compose the keys again only when what the footer shows changed.  Bindings are
+        refreshed after every live reload of a list (a row's keys may have changed), and
+        composing the footer anew each time cost a frame or two for nothing."""
+        shown = tuple((binding.key, binding.description, binding.action, binding.group, enabled, tooltip)
+                      for (_, binding, enabled, tooltip) in screen.active_bindings.values() if binding.show)
+        if shown == self._shown:
+            return
+        if screen.app.app_focus and self.is_attached and screen is self.screen:
+            self._shown = shown  # Footer composes now (it waits while the app lacks focus)
+        super().bindings_changed(screen)
 
     async def recompose(self) -> None:
         await super().recompose()

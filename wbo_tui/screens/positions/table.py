@@ -238,26 +238,9 @@ class PositionsPane(TablePane):
         return engine.clock.now()
 
     def _show(self, items: Sequence[Any]) -> None:
-        """Rows are keyed by channel account id and updated in place when the same
-        accounts are shown; a different set of rows is laid out again."""
-        table = self.table
-        now, stale = self._now(), 2 * self.wbo.settings.poll_interval_s
-        keys = [self.row_key(item) for item in items]
-        rows = [self._cells(item, now, stale) for item in items]
-        if keys != list(self.items) or self.columns.changes(table, rows):
-            super()._show(items)
-            self.refresh_bindings()
-            return
-        with self.app.batch_update():
-            self.items = {}
-            for key, item, row in zip(keys, items, rows, strict=True):
-                self.items[key] = item
-                for column, value in zip(table.ordered_columns, self.columns.pick(row), strict=True):
-                    # update_width: a column grows to a wider value (a new threshold, a larger
-                    # balance); without it the amount is cut to the old width ("999,999,99").
-                    table.update_cell(key, column.key, value, update_width=True)
-        self.query_one(".pane-status", Static).update(self.status_text(items))
-        self.show_detail(self.selected)
+        """Rows are keyed by channel account id: the same accounts are updated cell by cell,
+        a different set of rows is laid out again (``TablePane._show``)."""
+        super()._show(items)
         self.refresh_bindings()
 
     def row_key(self, item: PositionDTO) -> str:
