@@ -1,6 +1,8 @@
 """The ``stall`` benchmark's console child: the longest event-loop stall while one case runs.
 
 ``python -m bench.stall_child_app MODE CASE DB_URL EXTRA USERNAME PASSWORD ROUNDS``
+(``python -m bench.stall_child_app add-events DB_PATH ROUND``: a batch round's events,
+written from a process of their own)
 
 Runs ``WboApp`` headless at 160x48 (its schedules set to an hour, so only the measured
 work runs), logs in through the login form and waits for the shell.  MODE ``own``: the
@@ -115,7 +117,12 @@ def make_pilot(case: str, db_url: str, extra: str, username: str, password: str,
                 if case == "poll":
                     await bank.set_balances(poll_db.balances_for_round(accounts, 200 + r))  # type: ignore[union-attr]
                 elif case == "batch":
-                    await asyncio.to_thread(add_events, db_path, r)
+                    # Written by another process, as a scheduler's events are: a thread of
+                    # this one would hold the console's GIL and count as its stall.
+                    writer = await asyncio.create_subprocess_exec(
+                        sys.executable, "-m", "bench.stall_child_app", "add-events", db_path, str(r))
+                    if await writer.wait():
+                        raise RuntimeError("writing the batch's events failed")
                 async with Monitor() as idle:
                     await asyncio.sleep(IDLE_S)
                 async with Monitor() as busy:
@@ -174,6 +181,9 @@ def main(argv: list[str]) -> None:
     from wbo_tui.app import WboApp
     from wbo_tui.config import Settings
 
+    if argv[0] == "add-events":
+        add_events(argv[1], int(argv[2]))
+        return
     mode, case, db_url, extra, username, password, rounds = argv
     if mode == "inline":
         _engine_on_the_console_loop()
