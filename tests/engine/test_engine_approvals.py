@@ -27,6 +27,7 @@ from wbo_tui.engine import (
     ListApprovals,
     MakerCheckerViolation,
     MySubmissions,
+    NotFound,
     RejectItem,
     PermissionDenied,
     RequestPermission,
@@ -37,6 +38,7 @@ from wbo_tui.engine import (
     build,
 )
 from wbo_tui.engine.admin import GrantPermission
+from wbo_tui.engine.approvals import GetApproval
 
 AUDIT = "admin.audit_log_inquiry"
 
@@ -199,6 +201,36 @@ async def test_lists_show_pending_items_to_checkers_and_submissions_to_makers(en
     mine = await engine.query(maker, MySubmissions())
     assert [(a.ref, a.status) for a in mine] == [(second.ref, "PENDING"), (first.ref, "REJECTED")]
     assert await engine.query(admin, MySubmissions()) == ()
+
+
+async def test_a_checker_reads_one_item_by_id_pending_or_decided(engine: Engine) -> None:
+    """A dialog reads the item it decides by its id, however many others are pending: with
+    the kind's approval permission, of that kind only, and nothing is written."""
+    maker = await login(engine, "maker")
+    admin = await login(engine, "admin")
+    first = await engine.execute(maker, RequestPermission(permission_code=AUDIT, reason="audit trail review"))
+    second = await engine.execute(maker, RequestPermission(permission_code="admin.operator_inquiry", reason="desk"))
+    await engine.execute(admin, RejectItem(approval_id=first.id, reason="no"))
+    checker = await login(engine, "checker")  # holds the fund allocation approval permission
+    before = await snapshot(engine)
+
+    pending = await engine.query(admin, GetApproval(kind="permission_request", approval_id=second.id))
+    assert (pending.id, pending.ref, pending.status, pending.maker) == (second.id, second.ref, "PENDING", "maker")
+    assert pending.payload == second.payload and pending.summary == second.summary
+    decided = await engine.query(admin, GetApproval(kind="permission_request", approval_id=first.id))
+    assert (decided.status, decided.checker, decided.reason) == ("REJECTED", "admin", "no")
+    # Another kind's item, or none, is not found (whether the id exists is no business of this kind).
+    with pytest.raises(NotFound, match=f"no fund allocation item {second.id}"):
+        await engine.query(checker, GetApproval(kind="fund_allocation", approval_id=second.id))
+    with pytest.raises(NotFound, match="no permission request item 999999"):
+        await engine.query(admin, GetApproval(kind="permission_request", approval_id=999_999))
+    with pytest.raises(NotFound, match="no approval kind 'nonsense'"):
+        await engine.query(admin, GetApproval(kind="nonsense", approval_id=second.id))
+    # The maker holds no approval permission for requests: refused, as listing them is.
+    with pytest.raises(PermissionDenied) as caught:
+        await engine.query(maker, GetApproval(kind="permission_request", approval_id=second.id))
+    assert caught.value.permission == APPROVAL_PERMISSION
+    assert await snapshot(engine) == before
 
 
 async def test_a_checker_grants_only_what_they_hold_unless_they_administer(engine: Engine) -> None:

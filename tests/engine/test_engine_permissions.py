@@ -28,7 +28,7 @@ from engine_support import (
 from notify_support import failed_delivery_id, inbox_message_id, subscribe
 from sqlalchemy import select
 
-from wbo_tui.engine.approvals import AwaitingMyReview
+from wbo_tui.engine.approvals import AwaitingMyReview, GetApproval
 from wbo_tui.engine import (
     COMMAND_HANDLERS,
     QUERY_HANDLERS,
@@ -169,6 +169,10 @@ async def _pending_request(world: World) -> int:
 
 async def _approve_example(world: World) -> Message:
     return ApproveItem(approval_id=await _pending_request(world))
+
+
+async def _get_approval_example(world: World) -> Message:
+    return GetApproval(kind="permission_request", approval_id=await _pending_request(world))
 
 
 async def _reject_example(world: World) -> Message:
@@ -383,6 +387,7 @@ EXAMPLES: dict[type, Case] = {
     RejectItem: Case(APPROVAL_PERMISSION, _reject_example, "approval.reject", ApprovalDTO, via_kind=True),
     ListApprovals: Case(APPROVAL_PERMISSION, _const(ListApprovals(kind="permission_request")), None, tuple,
                         via_kind=True),
+    GetApproval: Case(APPROVAL_PERMISSION, _get_approval_example, None, ApprovalDTO, via_kind=True),
     # Operators.
     CreateOperator: Case(OPERATOR_OPERATION, _const(CreateOperator(
         username="newcomer", display_name="New Comer", password=FRESH_PASSWORD,

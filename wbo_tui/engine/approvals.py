@@ -252,6 +252,29 @@ async def list_approvals(uow: UnitOfWork, q: ListApprovals) -> tuple[ApprovalDTO
     return tuple(_dto(r) for r in rows)
 
 
+class GetApproval(Query):
+    """One item of a kind by its id, pending or decided, for a checker: needs that kind's
+    approval permission, as listing them does (a dialog reads the item it decides without
+    listing every pending one)."""
+
+    permission = None
+    action = "view an approval item"
+    kind: str
+    approval_id: Id
+
+
+@handles(GetApproval)
+async def get_approval(uow: UnitOfWork, q: GetApproval) -> ApprovalDTO:
+    kind = KINDS.get(q.kind)
+    if kind is None:
+        raise NotFound(f"There is no approval kind {q.kind!r}.")
+    await uow.require(kind.approval_permission, f"view {kind.label.lower()} items")
+    row = (await uow.conn.execute(_select().where(approvals.c.id == q.approval_id, approvals.c.kind == q.kind))).first()
+    if row is None:
+        raise NotFound(f"There is no {kind.label.lower()} item {q.approval_id}.")
+    return _dto(row)
+
+
 class MySubmissions(Query):
     """What the acting operator submitted, of any kind."""
 
@@ -295,6 +318,6 @@ async def pending_count(uow: UnitOfWork, kind: str) -> int:
     return (await uow.conn.execute(stmt)).scalar_one()
 
 
-__all__ = ["ApproveItem", "RejectItem", "ListApprovals", "MySubmissions", "AwaitingMyReview", "register_kind", "submit",
-           "KINDS",
+__all__ = ["ApproveItem", "RejectItem", "ListApprovals", "GetApproval", "MySubmissions", "AwaitingMyReview",
+           "register_kind", "submit", "KINDS",
            "ApprovalKind", "PermissionDenied"]

@@ -36,6 +36,25 @@ from wbo_tui.widgets.typed_confirmation import TypedConfirmation
 R = TypeVar("R")
 
 
+class FormFields(VerticalScroll):
+    """A form's fields, scrolling above its refusal and buttons when they do not fit."""
+
+    def on_resize(self) -> None:
+        # Laid out at a new height (``fit_body`` on a short terminal): the field being
+        # typed in stays in view (a bulk form's first field can be below its list of rows).
+        self._show_focused()
+
+    def watch_virtual_size(self) -> None:
+        # The same when the fields grow or shrink at the same height (a scrollbar that came
+        # narrows the text, which then wraps to more lines): once they are laid out.
+        self.call_after_refresh(self._show_focused)
+
+    def _show_focused(self) -> None:
+        focused = self.screen.focused if self.is_attached else None
+        if focused is not None and self in focused.ancestors:
+            focused.scroll_visible(animate=False, immediate=True)
+
+
 class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], BurstSafeScreen[R], Generic[R]):
     """Subclasses yield their fields from ``compose_fields`` and implement ``perform``,
     reading the fields with ``value``."""
@@ -57,7 +76,7 @@ class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], BurstSafeScre
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box"):
             yield Static(self.FORM_TITLE, classes="modal-title", markup=False)
-            with VerticalScroll(classes="form-fields"):
+            with FormFields(classes="form-fields"):
                 yield from self.compose_fields()
             yield Static("", id="form-error", classes="form-error", markup=False)
             with Horizontal(classes="modal-buttons"):
@@ -86,6 +105,15 @@ class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], BurstSafeScre
             self.set_focus(first, scroll_visible=False)
         # A form with a typed confirmation acts only once it matches.
         self.query_one("#submit", Button).disabled = not self.typed_ok()
+        self._fit_later()
+
+    def on_resize(self) -> None:
+        self._fit_later()
+
+    def _fit_later(self) -> None:
+        """Fit the fields to the screen once the form is laid out (its refusal may have
+        grown or shrunk, the terminal may have been resized)."""
+        self.call_after_refresh(fit_body, self.query_one(".form-fields"))
 
     def typed_ok(self) -> bool:
         """Whether every typed confirmation of the form (if any) matches its phrase."""
@@ -108,6 +136,7 @@ class FormScreen(DismissWhenActive, EngineWorkers, ModalScreen[R], BurstSafeScre
 
     def show_error(self, text: str) -> None:
         self.query_one("#form-error", Static).update(text)
+        self._fit_later()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -215,12 +244,20 @@ class ConfirmScreen(ModalScreen[bool]):
         return (self._title, self.HELP or "")
 
     def on_mount(self) -> None:
+        self._fit_later()
         if self._typed is not None:
             self.query_one("#typed-confirmation-input", Input).focus()
         elif self._danger:
             self.query_one("#cancel", Button).focus()  # A stray Enter never confirms.
         else:
             self.query_one("#confirm", Button).focus()  # Enter does what the title asks.
+
+    def on_resize(self) -> None:
+        self._fit_later()
+
+    def _fit_later(self) -> None:
+        # After the next layout: the line saying what Enter does may have changed its height.
+        self.call_after_refresh(fit_body, self.query_one("#confirm-scroll"))
 
     def on_descendant_focus(self) -> None:
         if self._typed is not None:
@@ -229,10 +266,12 @@ class ConfirmScreen(ModalScreen[bool]):
                  if self.focused is not None and self.focused.id == "cancel"
                  else f"Enter: {self._confirm_label} ({self._does}). Escape cancels and changes nothing.")
         self.query_one("#confirm-enter", Static).update(enter)
+        self._fit_later()
 
     def on_typed_confirmation_changed(self, event: TypedConfirmation.Changed) -> None:
         event.stop()
         self.query_one("#confirm", Button).disabled = not event.matches
+        self._fit_later()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         # Enter in the confirmation field: confirms once the phrase matches, else nothing.
@@ -252,6 +291,24 @@ class ConfirmScreen(ModalScreen[bool]):
     def action_cancel(self) -> None:
         self.app.notify(f"Cancelled, nothing changed: {self._title}", title="Cancelled", markup=False)
         self.dismiss(False)
+
+
+def fit_body(body: Widget) -> None:
+    """Give ``body``, the scrolling part of a modal's box, only the rows the screen leaves
+    it once the box's border and its other parts (title, refusal, what Enter does, the
+    buttons) have theirs, and never more than its stylesheet allows: on a short terminal
+    (80x24) the body scrolls and the buttons below it stay on screen.  Call it once the
+    box is laid out; it changes the layout only when the room changed."""
+    box = body.parent
+    if not isinstance(box, Widget) or not body.is_attached:
+        return
+    others = sum(child.outer_size.height for child in box.children if child is not body and child.display)
+    room = max(1, body.screen.size.height - box.styles.gutter.height - box.styles.margin.height - others)
+    most = body.styles.base.max_height  # the stylesheet's own maximum
+    if most is not None and room >= most.resolve(box.content_size, body.screen.size):
+        body.styles.max_height = None  # the stylesheet's maximum fits: it applies
+    else:
+        body.styles.max_height = room
 
 
 def labelled(label: str, widget: Widget) -> Iterable[Widget]:

@@ -10,12 +10,13 @@ from textual.widgets import Input, Static
 from wbo_tui.engine import ApprovalDTO, RejectItem, SessionInfo, build
 from wbo_tui.engine.api import Engine
 
-from wbo_tui.widgets.forms import FormScreen, labelled
+from wbo_tui.widgets.forms import PositionForm, labelled
 from wbo_tui.widgets.typed_confirmation import TypedConfirmation, phrase
 
 
-class RejectScreen(FormScreen[ApprovalDTO]):
-    """Any kind of approval item: the caller says what it is and what rejecting does."""
+class RejectScreen(PositionForm[ApprovalDTO]):
+    """Any kind of approval item: the caller says what it is and what rejecting does.  On a
+    short terminal the reason drops its border, and what is said scrolls above the buttons."""
 
     SUBMIT_LABEL = "Reject"
     SUBMIT_VARIANT = "error"

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from wbo_tui.engine import (
     ApprovalDTO,
     ApproveItem,
-    ListApprovals,
     NotAuthenticated,
+    NotFound,
     PermissionDenied,
     RejectItem,
     SessionInfo,
@@ -23,6 +23,7 @@ from wbo_tui.engine import (
 )
 from wbo_tui.engine.allocations import AllocationDTO, RetryAllocation
 from wbo_tui.engine.api import Engine
+from wbo_tui.engine.approvals import GetApproval
 from wbo_tui.screens.allocations.forms import (BulkRejectScreen, BulkResultScreen, RowResult, allocation_line,
                                                decision_outcome)
 from wbo_tui.widgets.forms import ConfirmScreen
@@ -104,13 +105,16 @@ class AllocationDecisions(Base):
         self._act(lambda engine, session: self._confirm_approval(engine, session, a))
 
     async def _confirm_approval(self, engine: Engine, session: SessionInfo, a: AllocationDTO) -> None:
+        assert a.approval_id is not None  # only a pending allocation is approved (``decision_reason``)
         try:
-            pending = await engine.query(session, ListApprovals(kind=KIND, limit=1000))
+            # The one item, by its id: however many others wait for approval.
+            item = await engine.query(session, GetApproval(kind=KIND, approval_id=a.approval_id))
         except PermissionDenied as denied:
-            # Listing needs the same permission as deciding: name what the operator tried.
+            # Reading it needs the same permission as deciding: name what the operator tried.
             raise PermissionDenied(denied.permission, "approve fund allocations") from denied
-        item = next((i for i in pending if i.id == a.approval_id), None)
-        if item is None:
+        except NotFound:
+            item = None
+        if item is None or item.status != "PENDING":
             self.app.notify(f"{a.order_no} is no longer pending approval; the list is reloaded.",
                             severity="warning", markup=False)
             return
@@ -120,9 +124,13 @@ class AllocationDecisions(Base):
             f"Submitted by {item.maker} at {when(item.submitted_at)} UTC as {item.ref}: {item.summary}",
             f"Payload: approve allocation order {item.payload.get('order_no', a.order_no)}.",
             f"Amount {a.amount_text} {a.currency}, from {a.from_account} to {a.to_account} via {a.channel}{remarks}.",
-            "Approving executes it at once: the channel moves the money and the status becomes succeeded, or "
-            "failed with the channel's reason (t retries a failed one).",
-            f"{item.ref} is marked approved by you; the decision is final and recorded in the audit log.",
+            f"Approving is refused, and nothing changes, when {a.from_account} cannot cover the amount on top of "
+            "what is already committed out of it.",
+            f"Otherwise {item.ref} is marked approved by you as the decision commits; the decision is final and "
+            "recorded in the audit log.",
+            f"Then the transfer is sent to {a.channel} (the allocation is processing until the channel answers); "
+            "the list shows the outcome when it arrives: succeeded, or failed with the channel's reason (t retries "
+            "a failed one).",
         ]
 
         def confirmed(yes: bool | None) -> None:
@@ -130,7 +138,8 @@ class AllocationDecisions(Base):
                 self._act(lambda engine, session: self._approve(engine, session, a))
 
         self.app.push_screen(ConfirmScreen(f"Approve fund allocation {a.order_no}?", consequences, "Approve",
-                                           danger=False, does="approves it and the transfer runs at once"),
+                                           danger=False, does="approves it, then sends the transfer to the settlement "
+                                           "channel; the list shows the outcome when it arrives"),
                              callback=confirmed)
 
     async def _approve(self, engine: Engine, session: SessionInfo, a: AllocationDTO) -> None:
@@ -161,8 +170,9 @@ class AllocationDecisions(Base):
     def action_bulk_approve(self) -> None:
         rows = self._marked_rows()
         consequences = [allocation_line(a) for a in rows] + [
-            "Each is approved on its own and executed at once; a row already decided, or one you submitted, "
-            "is refused and left as it is. The result lists every row."]
+            "Each is approved on its own; once its decision commits, its transfer is sent to the settlement channel "
+            "and the list shows the outcome when it arrives. A row already decided, one you submitted, or one its "
+            "outgoing account cannot cover is refused and left as it is. The result lists every row."]
 
         def confirmed(yes: bool | None) -> None:
             if yes:
@@ -171,7 +181,9 @@ class AllocationDecisions(Base):
 
         self.app.push_screen(ConfirmScreen(
             f"Approve {len(rows)} marked allocation(s)?", consequences, "Approve all", danger=False,
-            typed=phrase("approve", len(rows)), does=f"approves the {len(rows)} marked allocation(s), each on its own",
+            typed=phrase("approve", len(rows)),
+            does=f"approves the {len(rows)} marked allocation(s), each on its own, and sends each approved one's "
+                 "transfer to the settlement channel",
         ), callback=confirmed)
 
     async def _approve_row(self, engine: Engine, session: SessionInfo, a: AllocationDTO) -> RowResult:

@@ -49,7 +49,8 @@ class ManualAllocationScreen(PositionForm[AllocationDTO]):
         "already committed out of it and not yet settled (approved withdrawals, allocations in "
         "flight). The allocation waits for another operator's approval, which is refused when "
         "the outgoing account's available balance minus what is committed minus this amount "
-        "would be below its blocking threshold; approving it executes the transfer."
+        "would be below its blocking threshold; once approved, the transfer is sent to the "
+        "settlement channel and the list shows its outcome when it arrives."
     )
 
     def __init__(self) -> None:
