@@ -3,10 +3,12 @@ approval, retry, records and explain."""
 
 from __future__ import annotations
 
+import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from allocations_support import POOL_NO, allocation_rows, create_rule, open_allocation_desk, rule_fields
 from engine_support import login
 
@@ -22,6 +24,7 @@ from wbo_tui.engine.allocations import (
     PreviewSchedule,
     RetryAllocation,
 )
+from wbo_tui.engine.allocations.tables import allocation_rules
 from wbo_tui.engine.errors import Conflict, PermissionDenied
 from wbo_tui.engine.positions import SubmitWithdrawal
 
@@ -191,3 +194,44 @@ async def test_scheduled_rule_fires_once_per_fire_time_and_skips_missed_backlog(
     missed = [t for t in await desk.engine.query(checker, ExplainTriggers(rule_id=rule.id, limit=50))
               if t.outcome == "missed"]
     assert len(missed) == 4 and "no console was running" in missed[0].explanation["amount_reason"]
+
+
+async def test_an_idle_pass_commits_nothing(desk, clock, db_url: str) -> None:  # noqa: ANN001
+    """Every console runs a pass every 2 s: with no event and no fire time due it must not
+    write (a write would take the database's lock and wake every console's list of rules)."""
+    rule = await desk.engine.execute(desk.maker, CreateAllocationRule(**rule_fields(
+        desk, trigger_kind="schedule", event_kind=None, schedule_kind="daily", schedule_time="18:00",
+        amount_rule="fixed", amount=Decimal("100"))))
+    clock.advance(minutes=60)
+    assert (await desk.engine.run_allocations()).fires == 1  # today's 18:00 HKT, decided
+    await _drain_transfers(desk)
+
+    async def cursor() -> object:
+        async with desk.engine.db.connect() as conn:
+            return (await conn.execute(select(allocation_rules.c.schedule_cursor).where(
+                allocation_rules.c.id == rule.id))).scalar_one()
+
+    decided_at = await cursor()
+    watcher = sqlite3.connect(db_url.removeprefix("sqlite:///")) if db_url.startswith("sqlite") else None
+    try:
+        before = watcher.execute("PRAGMA data_version").fetchone() if watcher else None
+        for _ in range(3):
+            clock.advance(seconds=2)
+            report = await desk.engine.run_allocations()
+            assert (report.fires, report.missed, report.allocations, report.failures) == (0, 0, 0, [])
+        assert await cursor() == decided_at  # not moved: no fire time since
+        if watcher is not None:  # no other connection committed anything
+            assert watcher.execute("PRAGMA data_version").fetchone() == before
+    finally:
+        if watcher is not None:
+            watcher.close()
+    clock.advance(days=1)  # tomorrow's 18:00 HKT is found from the unmoved cursor
+    assert (await desk.engine.run_allocations()).fires == 1
+
+
+async def _drain_transfers(desk) -> None:  # noqa: ANN001
+    for _ in range(20):
+        if not [r for r in await allocation_rows(desk.engine) if r.status in ("processing", "unknown")]:
+            return
+        await desk.engine.run_allocations()
+    raise AssertionError("transfers still processing after 20 passes")

@@ -452,7 +452,8 @@ async def test_no_interleaving_commits_more_than_is_available_above_the_threshol
     ReservationMachine.url, ReservationMachine.folder, ReservationMachine.examples = db_url, tmp_path, 0
     ReservationMachine.seen = Counter()
     await asyncio.to_thread(run_state_machine_as_test, ReservationMachine, settings=settings(
-        max_examples=12, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]))
+        max_examples=12, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+        derandomize=True))  # the same runs every time: the coverage assertion below must not depend on luck
     # The runs went through refusals and approvals of both kinds, and settlements that a
     # later poll took off the commitments.
     assert set(ReservationMachine.seen) == {"withdrawal refused", "withdrawal approved", "allocation refused",

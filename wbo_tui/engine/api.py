@@ -55,6 +55,7 @@ class Engine(Authentication):
         self._dummy: str | None = None
         # This process's name in claims and leases (host:pid unless a test names it).
         self.holder = process_name()
+        self._pass_gate: Any = None  # allocations.pass_gate.PassGate, made by the first pass
         # Builds the upstream gateway of a settlement channel from its configuration.
         self.gateway_factory = gateway_factory or GatewayCache(services.clock)
         # The thread and loop every call runs on (``own_loop``); None: the caller's loop.
@@ -234,9 +235,12 @@ class Engine(Authentication):
         """One pass of the allocation engine: decide new events and due schedule fire
         times (each exactly once across processes), then drive transfers at the channels.
         Every console process runs this on a short interval; see ``allocations.triggers``."""
+        from .allocations.pass_gate import PassGate
         from .allocations.triggers import run_pass
 
-        return await run_pass(self, self.holder)
+        if self._pass_gate is None:
+            self._pass_gate = PassGate()
+        return await run_pass(self, self.holder, self._pass_gate)
 
     async def refresh_positions(self, session: SessionInfo, *, holder: str) -> Any:
         """The Refresh button: permission-checked and audited, then an immediate poll."""

@@ -32,11 +32,12 @@ from ..currencies import load_currency
 from ..passes import Backoff, ItemFailure, PassRun
 from ..positions.tables import channel_accounts, domain_events, positions
 from ..prepared import Prepared
-from ..uow import UnitOfWork, write_unit
+from ..uow import UnitOfWork, read_unit, write_unit
 from .batch import decide_events, record_decisions
 from .calendar import hkex
 from .decide import Balance, Decision, Trigger, choose, compute_amount, relevant
 from .execution import SYSTEM, drive_due
+from .pass_gate import PassGate
 from .rules import RuleCache, RuleDTO, load_rules
 from .schedule import HONG_KONG, MAX_MISSED_RECORDED, Schedule, split_due
 from .tables import EVENT_KINDS, allocation_cursor, allocation_rules, allocation_triggers
@@ -245,30 +246,31 @@ def _schedule_trigger(rule: RuleDTO, scenario: str, fire: datetime) -> Trigger:
 
 
 async def run_schedules(engine: Any, report: PassReport, run: PassRun | None = None) -> None:
+    """Decide the scheduled rules' due fire times (and record the missed ones), each rule
+    in its own savepoint.  A pass with nothing due reads the rules and takes no write lock
+    and writes nothing: a rule's cursor moves only when its fire times were decided (the
+    fire times after an unmoved cursor are the same ones), so an idle console neither
+    holds the database nor wakes every other console's list of rules."""
     run = run or PassRun("allocation schedules")
-    async with engine.db.connect() as conn:
-        any_trading_day = (await conn.execute(select(func.count()).where(
-            allocation_rules.c.enabled.is_(True), allocation_rules.c.schedule_kind == "hk_trading_day"))).scalar()
-    if any_trading_day:
+    where = allocation_rules.c.trigger_kind == "schedule"
+    async with read_unit(engine.db, SYSTEM, engine.services) as uow:
+        rules, (cursors, failed), now = await load_rules(uow, where), await _schedule_state(uow), uow.now
+    if any(r.enabled and r.schedule_kind == "hk_trading_day" for r in rules):
         await hkex().load()  # off the event loop, once per process
+    if not any(_schedule_waiting(rule, cursors, failed, now) for rule in rules):
+        return
     async with write_unit(engine.db, SYSTEM, engine.services) as uow:
-        rules = await load_rules(uow, allocation_rules.c.trigger_kind == "schedule")
+        rules = await load_rules(uow, where)
         scenarios = {r.id: r.scenario for r in await uow.conn.execute(
             select(channel_accounts.c.id, channel_accounts.c.scenario))}
-        cursors = {r.id: r.schedule_cursor for r in await uow.conn.execute(
-            select(allocation_rules.c.id, allocation_rules.c.schedule_cursor))}
+        cursors, failed = await _schedule_state(uow)
         t = allocation_triggers
-        failed = {r.trigger_key: r for r in await uow.conn.execute(
-            select(t.c.trigger_key, t.c.failures, t.c.retry_at)
-            .where(t.c.retry_at.is_not(None), t.c.trigger_key.startswith("schedule-rule:")))}
         # One rule's counts reach the report only once its savepoint has been released.
         for rule in rules:
-            if not rule.enabled or rule.strategy != "automatic":
+            if not _schedule_waiting(rule, cursors, failed, uow.now):
                 continue
             key = f"schedule-rule:{rule.id}"
             error = failed.get(key)
-            if error is not None and error.retry_at > uow.now:
-                continue  # backing off after a failure
             counts = PassReport()
             result = await run.item_in_unit(uow, f"schedule of rule {rule.id}", functools.partial(
                 _run_rule_schedule, uow, rule, rules, scenarios[rule.served_account_id], cursors[rule.id], counts))
@@ -280,6 +282,36 @@ async def run_schedules(engine: Any, report: PassReport, run: PassRun | None = N
             report.allocations += counts.allocations
             if error is not None:
                 await uow.conn.execute(delete(t).where(t.c.trigger_key == key))
+
+
+async def _schedule_state(uow: UnitOfWork) -> tuple[dict[int, datetime | None], dict[str, Any]]:
+    """Each scheduled rule's cursor, and the schedules that failed and await their retry."""
+    t = allocation_triggers
+    cursors = {r.id: r.schedule_cursor for r in await uow.conn.execute(
+        select(allocation_rules.c.id, allocation_rules.c.schedule_cursor))}
+    failed = {r.trigger_key: r for r in await uow.conn.execute(
+        select(t.c.trigger_key, t.c.failures, t.c.retry_at)
+        .where(t.c.retry_at.is_not(None), t.c.trigger_key.startswith("schedule-rule:")))}
+    return cursors, failed
+
+
+def _schedule_waiting(rule: RuleDTO, cursors: dict[int, datetime | None], failed: dict[str, Any],
+                      now: datetime) -> bool:
+    """Whether a scheduled rule has work now: enabled and automatic, not backing off after
+    a failure, and a fire time past its cursor (or a failure whose retry is due, or no
+    cursor yet).  A schedule that cannot be read has work: its item fails and says why."""
+    if not rule.enabled or rule.strategy != "automatic":
+        return False
+    error = failed.get(f"schedule-rule:{rule.id}")
+    if error is not None:
+        return bool(error.retry_at <= now)
+    cursor = cursors.get(rule.id)
+    if cursor is None:
+        return True
+    try:
+        return bool(_schedule(rule).fire_times(cursor, now))
+    except Exception:  # noqa: BLE001 - reported by that rule's own item (run_schedules)
+        return True
 
 
 async def _run_rule_schedule(uow: UnitOfWork, rule: RuleDTO, rules: list[RuleDTO], scenario: str,
@@ -305,8 +337,9 @@ async def _run_rule_schedule(uow: UnitOfWork, rule: RuleDTO, rules: list[RuleDTO
             decision = await decide(uow, trigger, due_here)
             report.fires += 1
             report.allocations += decision.amount is not None
-    await uow.conn.execute(update(allocation_rules).where(allocation_rules.c.id == rule.id)
-                           .values(schedule_cursor=now))
+    if cursor is None or run is not None or missed:
+        await uow.conn.execute(update(allocation_rules).where(allocation_rules.c.id == rule.id)
+                               .values(schedule_cursor=now))
 
 
 def _fires_at(rule: RuleDTO, instant: datetime) -> bool:
@@ -321,11 +354,14 @@ def _fires_at(rule: RuleDTO, instant: datetime) -> bool:
         return False
 
 
-async def run_pass(engine: Any, holder: str) -> PassReport:
+async def run_pass(engine: Any, holder: str, gate: PassGate | None = None) -> PassReport:
     """One pass of the allocation engine in this process: events, schedules, transfers.
     A stage that fails as a whole (the database unreachable, say) is logged and the next
-    stage runs; failed items are in ``report.failures``."""
+    stage runs; failed items are in ``report.failures``.  With a ``gate``, a pass that would
+    find nothing ends after one read."""
     report = PassReport()
+    if gate is not None and not await gate.has_work(engine):
+        return report  # one read: nothing to decide or drive (``pass_gate``)
     run = PassRun("allocation pass")
     await run.item("new events", functools.partial(consume_events, engine, report, run))
     await run.item("schedules", functools.partial(run_schedules, engine, report, run))
