@@ -4,10 +4,10 @@
 
 Runs ``WboApp`` headless at 160x48 on the benchmark database, with its scheduled passes
 (polls, allocation passes, deliveries, audit anchors) an hour apart so that none runs
-while it is measured.  The auto pilot logs in (fills the login form, presses Enter),
-waits for the shell, opens Allocations (2) and its Allocations tab (Ctrl+T) once; then,
-ROUNDS + 1 times (the first round is a warm-up, not reported): it goes to Positions (1)
-and waits until that area's work is done, then
+while it is measured.  The auto pilot logs in (fills the login form, presses Enter) and
+waits for the shell (``bench.child_common``), opens Allocations (2) and its Allocations
+tab (Ctrl+T) once; then, ROUNDS + 1 times (the first round is a warm-up, not reported):
+it goes to Positions (1) and waits until that area's work is done, then
 
 - presses 2 and waits until the records pane has shown its first page (the newest
   record on top) after that key: **first page**;
@@ -26,13 +26,13 @@ line (``BENCH-RECORDS {...}``) for the parent.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.startup_child_common import SIZE, screen_ready, wait_until
+from bench.child_common import run_console, workers_idle
+from bench.startup_child_common import wait_until
 
 MARKS_PREFIX = "BENCH-RECORDS "
 QUIET_S = 3600
@@ -40,89 +40,73 @@ READ_S = 0.3
 result: dict[str, Any] = {"rounds": []}
 
 
-def make_pilot(username: str, password: str, rounds: int, newest: str, oldest: str):  # noqa: ANN201
-    async def pilot_fn(pilot) -> None:  # noqa: ANN001 - textual.pilot.Pilot
-        from textual.widgets import DataTable, Input
+def make_steps(rounds: int, newest: str, oldest: str):  # noqa: ANN201
+    async def steps(pilot) -> None:  # noqa: ANN001 - textual.pilot.Pilot
+        from textual.widgets import DataTable
 
         from wbo_tui.screens.allocations.records import AllocationsPane
-        from wbo_tui.screens.login import LoginScreen
-        from wbo_tui.screens.shell import ShellScreen
 
         app = pilot.app
-        try:
-            await wait_until(app, lambda: screen_ready(app, LoginScreen), "the login screen")
-            screen = app.screen
-            screen.query_one("#username", Input).value = username
-            field = screen.query_one("#password", Input)
-            field.value = password
-            field.focus()
-            await pilot.press("enter")
-            await wait_until(app, lambda: screen_ready(app, ShellScreen), "the shell screen after logging in")
-            await _idle(app)
-            await pilot.press("2")
-            await wait_until(app, lambda: bool(app.screen.query("#allocations-pane")), "the Allocations area")
-            pane = app.screen.query_one("#allocations-pane", AllocationsPane)
-            shows: list[float] = []
-            show = pane._show  # noqa: SLF001 - the measured moment
+        await workers_idle(app)
+        await pilot.press("2")
+        await wait_until(app, lambda: bool(app.screen.query("#allocations-pane")), "the Allocations area")
+        pane = app.screen.query_one("#allocations-pane", AllocationsPane)
+        shows: list[float] = []
+        show = pane._show  # noqa: SLF001 - the measured moment
 
-            def timed_show(items: Any) -> None:  # noqa: ANN401
-                show(items)
-                shows.append(time.perf_counter())
+        def timed_show(items: Any) -> None:  # noqa: ANN401
+            show(items)
+            shows.append(time.perf_counter())
 
-            pane._show = timed_show  # type: ignore[method-assign]  # noqa: SLF001
-            fetches: list[float] = []
-            fetch = pane.fetch
+        pane._show = timed_show  # type: ignore[method-assign]  # noqa: SLF001
+        fetches: list[float] = []
+        fetch = pane.fetch
 
-            async def timed_fetch() -> Any:  # noqa: ANN401 - the engine's share: the query, with its thread hop
-                started = time.perf_counter()
-                try:
-                    return await fetch()
-                finally:
-                    fetches.append(time.perf_counter() - started)
+        async def timed_fetch() -> Any:  # noqa: ANN401 - the engine's share: the query, with its thread hop
+            started = time.perf_counter()
+            try:
+                return await fetch()
+            finally:
+                fetches.append(time.perf_counter() - started)
 
-            pane.fetch = timed_fetch  # type: ignore[method-assign]
-            table = pane.query_one(DataTable)
+        pane.fetch = timed_fetch  # type: ignore[method-assign]
+        table = pane.query_one(DataTable)
 
-            def cell(row: int) -> str:
-                return str(table.get_row_at(row)[2]) if table.row_count > row >= -table.row_count else ""
+        def cell(row: int) -> str:
+            return str(table.get_row_at(row)[2]) if table.row_count > row >= -table.row_count else ""
 
-            def first_page() -> bool:
-                return pane.pager.label() == "Page 1" and cell(0) == newest
+        def first_page() -> bool:
+            return pane.pager.label() == "Page 1" and cell(0) == newest
 
-            def last_page() -> bool:
-                return pane.pager.label() == "Last page" and cell(table.row_count - 1) == oldest
+        def last_page() -> bool:
+            return pane.pager.label() == "Last page" and cell(table.row_count - 1) == oldest
 
-            async def timed(key: str, shown: Callable[[], bool], what: str) -> tuple[float, float]:
-                """(key → page shown, the engine query's part); then the operator reads
-                the page before the next key."""
-                before = len(shows)
-                started = time.perf_counter()
-                _send_key(app, key)
-                await wait_until(app, lambda: len(shows) > before and shown(), what)
-                await _idle(app)
-                await asyncio.sleep(READ_S)
-                return shows[-1] - started, fetches[-1]
+        async def timed(key: str, shown: Callable[[], bool], what: str) -> tuple[float, float]:
+            """(key → page shown, the engine query's part); then the operator reads
+            the page before the next key."""
+            before = len(shows)
+            started = time.perf_counter()
+            _send_key(app, key)
+            await wait_until(app, lambda: len(shows) > before and shown(), what)
+            await workers_idle(app)
+            await asyncio.sleep(READ_S)
+            return shows[-1] - started, fetches[-1]
 
-            await pilot.press("ctrl+t")
-            await wait_until(app, first_page, "the first page of the records")
-            for r in range(rounds + 1):
-                _send_key(app, "1")
-                await wait_until(app, lambda: app.screen.query_one("#areas").current == "positions", "Positions")
-                await _idle(app)
-                first, first_query = await timed("2", first_page, "the first page after entering Allocations")
-                last, last_query = await timed("}", last_page, "the last page")
-                await timed("{", first_page, "the first page again")
-                if r:
-                    result["rounds"].append({"first_s": first, "last_s": last, "first_query_s": first_query,
-                                             "last_query_s": last_query})
-            result["rows_shown"] = table.row_count
-        except Exception as exc:  # noqa: BLE001 - reported to the parent
-            result["error"] = f"{type(exc).__name__}: {exc}"
-        _report()
-        await _idle(app)
-        app.exit()
+        await pilot.press("ctrl+t")
+        await wait_until(app, first_page, "the first page of the records")
+        for r in range(rounds + 1):
+            _send_key(app, "1")
+            await wait_until(app, lambda: app.screen.query_one("#areas").current == "positions", "Positions")
+            await workers_idle(app)
+            first, first_query = await timed("2", first_page, "the first page after entering Allocations")
+            last, last_query = await timed("}", last_page, "the last page")
+            await timed("{", first_page, "the first page again")
+            if r:
+                result["rounds"].append({"first_s": first, "last_s": last, "first_query_s": first_query,
+                                         "last_query_s": last_query})
+        result["rows_shown"] = table.row_count
 
-    return pilot_fn
+    return steps
 
 
 def _send_key(app: Any, key: str) -> None:  # noqa: ANN401
@@ -137,27 +121,14 @@ def _send_key(app: Any, key: str) -> None:  # noqa: ANN401
     app._driver.send_message(event)  # noqa: SLF001
 
 
-async def _idle(app: Any) -> None:  # noqa: ANN401
-    """Until no worker of the app runs (the area just entered has loaded), then a beat."""
-    await wait_until(app, lambda: all(w.is_finished for w in app.workers), "the app's workers to finish")
-    await asyncio.sleep(0.1)
-
-
-def _report() -> None:
-    out = sys.__stdout__ or sys.stdout
-    out.write(MARKS_PREFIX + json.dumps(result) + "\n")
-    out.flush()
-
-
 def main(argv: list[str]) -> None:
-    from wbo_tui.app import WboApp
     from wbo_tui.config import Settings
 
     db_url, username, password, rounds, newest, oldest = argv
     settings = Settings(db_url=db_url, poll_interval_s=QUIET_S, allocation_interval_s=QUIET_S,
                         delivery_interval_s=QUIET_S, audit_anchor_interval_s=QUIET_S)
-    WboApp(settings).run(headless=True, size=SIZE, auto_pilot=make_pilot(username, password, int(rounds), newest,
-                                                                         oldest))
+    run_console(settings, username, password, make_steps(int(rounds), newest, oldest), prefix=MARKS_PREFIX,
+                result=result, settle=True)
 
 
 if __name__ == "__main__":

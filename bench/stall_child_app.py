@@ -5,12 +5,13 @@
 written from a process of their own)
 
 Runs ``WboApp`` headless at 160x48 (its schedules set to an hour, so only the measured
-work runs), logs in through the login form and waits for the shell.  MODE ``own``: the
-console as shipped (the engine on its own loop); ``inline``: the same app with the engine
-on the console's loop, as before (the baseline).  Then ROUNDS + 1 times (the first is a
+work runs), logs in through the login form and waits for the shell
+(``bench.child_common``).  MODE ``own``: the console as shipped (the engine on its own
+loop); ``inline``: the same app with the engine on the console's loop, as before (the
+baseline).  Then ROUNDS + 1 times (the first is a
 warm-up) it prepares the round (not measured), measures the longest stall of an idle
 half second, then runs the case on the app while a monitor task sleeps 1 ms in a loop and
-records how late it wakes (``poll_child_app.Monitor``):
+records how late it wakes (``child_common.measure``):
 
 * ``poll``: ``app.engine.poll_positions`` (EXTRA: the simulated bank's store, whose
   balances change before each round);
@@ -34,8 +35,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bench.poll_child_app import Monitor
-from bench.startup_child_common import SIZE, screen_ready, wait_until
+from bench.child_common import measure, run_console
+from bench.startup_child_common import wait_until
 
 PREFIX = "BENCH-STALL "
 IDLE_S = 0.5
@@ -81,25 +82,12 @@ def _accounts(db_path: str) -> tuple[int, int]:
         conn.close()
 
 
-def make_pilot(case: str, db_url: str, extra: str, username: str, password: str, rounds: int):  # noqa: ANN201
-    async def pilot_fn(pilot) -> None:  # noqa: ANN001 - textual.pilot.Pilot
-        from textual.widgets import Input
-
-        from wbo_tui.screens.login import LoginScreen
-        from wbo_tui.screens.shell import ShellScreen
-
+def make_steps(case: str, db_url: str, extra: str, rounds: int):  # noqa: ANN201
+    async def steps(pilot) -> None:  # noqa: ANN001 - textual.pilot.Pilot
         app = pilot.app
         db_path = db_url.removeprefix("sqlite:///")
         bank = None
         try:
-            await wait_until(app, lambda: screen_ready(app, LoginScreen), "the login screen")
-            screen = app.screen
-            screen.query_one("#username", Input).value = username
-            field = screen.query_one("#password", Input)
-            field.value = password
-            field.focus()
-            await pilot.press("enter")
-            await wait_until(app, lambda: screen_ready(app, ShellScreen), "the shell screen after logging in")
             await pilot.pause(0.2)
             if case == "poll":
                 from bench import poll_db
@@ -113,6 +101,24 @@ def make_pilot(case: str, db_url: str, extra: str, username: str, password: str,
                 pool, target = _accounts(db_path)
                 print("BENCH-READY", flush=True, file=sys.__stdout__)
                 await wait_until(app, lambda: Path(extra).exists(), "the parent's go", timeout_s=300)
+
+            async def run_case(r: int) -> None:
+                if case == "poll":
+                    await app.engine.poll_positions(slot=f"bench:stall:{r}:{time.time_ns()}", holder="bench-stall")
+                elif case == "batch":
+                    from wbo_tui.engine.allocations.triggers import PassReport, consume_events
+
+                    report = PassReport()
+                    await app.engine.call(consume_events, app.engine, report)
+                    if report.allocations != EVENTS_PER_BATCH:
+                        raise RuntimeError(f"the batch made {report.allocations} allocations, not "
+                                           f"{EVENTS_PER_BATCH}")
+                else:
+                    for i in range(WRITES):
+                        await app.engine.execute(app.session, CreateManualAllocation(
+                            from_account_id=pool, to_account_id=target, currency="HKD",
+                            amount=Decimal("1.00") + i, remarks=f"stall bench {r}.{i}"))
+
             for r in range(rounds + 1):
                 if case == "poll":
                     await bank.set_balances(poll_db.balances_for_round(accounts, 200 + r))  # type: ignore[union-attr]
@@ -123,45 +129,16 @@ def make_pilot(case: str, db_url: str, extra: str, username: str, password: str,
                         sys.executable, "-m", "bench.stall_child_app", "add-events", db_path, str(r))
                     if await writer.wait():
                         raise RuntimeError("writing the batch's events failed")
-                async with Monitor() as idle:
-                    await asyncio.sleep(IDLE_S)
-                async with Monitor() as busy:
-                    started = time.perf_counter()
-                    if case == "poll":
-                        await app.engine.poll_positions(slot=f"bench:stall:{r}:{time.time_ns()}", holder="bench-stall")
-                    elif case == "batch":
-                        from wbo_tui.engine.allocations.triggers import PassReport, consume_events
-
-                        report = PassReport()
-                        await app.engine.call(consume_events, app.engine, report)
-                        if report.allocations != EVENTS_PER_BATCH:
-                            raise RuntimeError(f"the batch made {report.allocations} allocations, not "
-                                               f"{EVENTS_PER_BATCH}")
-                    else:
-                        for i in range(WRITES):
-                            await app.engine.execute(app.session, CreateManualAllocation(
-                                from_account_id=pool, to_account_id=target, currency="HKD",
-                                amount=Decimal("1.00") + i, remarks=f"stall bench {r}.{i}"))
-                    elapsed = time.perf_counter() - started
+                run = await measure(IDLE_S, lambda r=r: run_case(r))
                 if r == 0:
                     continue  # warm-up
-                result["rounds"].append({"longest_stall_s": busy.longest, "case_s": elapsed,
-                                         "idle_stall_s": idle.longest})
-        except Exception as exc:  # noqa: BLE001 - reported to the parent
-            result["error"] = f"{type(exc).__name__}: {exc}"
+                result["rounds"].append({"longest_stall_s": run.stall_s, "case_s": run.elapsed_s,
+                                         "idle_stall_s": run.idle_stall_s})
         finally:
             if bank is not None:
                 bank.close()
-        _report()
-        app.exit()
 
-    return pilot_fn
-
-
-def _report() -> None:
-    out = sys.__stdout__ or sys.stdout
-    out.write(PREFIX + json.dumps(result) + "\n")
-    out.flush()
+    return steps
 
 
 def _engine_on_the_console_loop() -> None:
@@ -178,7 +155,6 @@ def _engine_on_the_console_loop() -> None:
 
 
 def main(argv: list[str]) -> None:
-    from wbo_tui.app import WboApp
     from wbo_tui.config import Settings
 
     if argv[0] == "add-events":
@@ -189,9 +165,8 @@ def main(argv: list[str]) -> None:
         _engine_on_the_console_loop()
     settings = Settings(db_url=db_url, poll_interval_s=3600, allocation_interval_s=3600, delivery_interval_s=3600,
                         idle_lock_s=86400)
-    WboApp(settings).run(headless=True, size=SIZE, auto_pilot=make_pilot(case, db_url, extra, username, password,
-                                                                         int(rounds)))
-    _report()
+    run_console(settings, username, password, make_steps(case, db_url, extra, int(rounds)), prefix=PREFIX,
+                result=result)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from console_helpers import (login, no_blink, plain, settle, type_into, wait_for_lists, wait_for_screen,
                              wait_until)
+from dialog_helpers import at_row, escape_to_shell, marked_dialog, open_dialog, row_dialog
 from sqlalchemy import insert, select
 from test_console_allocations import (
     OUTCOME_NOW,
@@ -21,14 +22,12 @@ from test_console_allocations import (
     Desk,
     _four,
     confirm,
-    mark,
     notices,
     open_desk,
     open_tab,
     records,
     row,
     seed_in_thread,
-    select_row,
 )
 from textual.pilot import Pilot
 from textual.screen import Screen
@@ -73,12 +72,8 @@ async def test_reject_dialog_shows_every_part_and_its_buttons_at_80x24(make_app,
     a = await desk.submit(remarks="refill the HKD principal before the afternoon payout run")
     app = make_app()
     async with app.run_test(size=SMALL) as pilot:
-        await open_tab(pilot, "checker")
-        await select_row(pilot, a.order_no)
-        await pilot.press("x")
-        await wait_for_screen(pilot, RejectScreen)
+        screen = await row_dialog(pilot, a.order_no, "x", RejectScreen)
         await settle(pilot)
-        screen = pilot.app.screen
         assert buttons_shown(screen)
         # Every part at once, nothing to scroll to: what is rejected, what happens, the reason, the confirmation.
         for part in (*screen.query(".what-happens"), "#reject-reason", "#typed-confirmation", "#form-error"):
@@ -105,10 +100,8 @@ async def test_bulk_reject_scrolls_above_its_buttons_at_80x24(make_app, desk: De
         for _ in range(4):  # mark all four rows, top to bottom
             await pilot.press("space")
             await settle(pilot)
-        await pilot.press("X")
-        await wait_for_screen(pilot, BulkRejectScreen)
+        screen = await open_dialog(pilot, "X", BulkRejectScreen)
         await settle(pilot)
-        screen = pilot.app.screen
         fields = screen.query_one(".form-fields")
         assert fields.max_scroll_y > 0  # four rows and what happens do not fit: they scroll
         # The reason, typed first, is in view below the rows, and so are the buttons.
@@ -135,20 +128,15 @@ async def test_bulk_approve_keeps_its_confirmation_and_buttons_on_screen_at_80x2
     rows = [await desk.submit(f"{100 * n}.00", remarks=f"refill number {n}") for n in range(1, 9)]
     app = make_app()
     async with app.run_test(size=SMALL) as pilot:
-        await open_tab(pilot, "checker")
-        await mark(pilot, *(a.order_no for a in rows))
-        await pilot.press("A")
-        await wait_for_screen(pilot, ConfirmScreen)
+        screen = await marked_dialog(pilot, [a.order_no for a in rows], "A", ConfirmScreen)
         await settle(pilot)
-        screen = pilot.app.screen
         assert screen.query_one("#confirm-scroll").max_scroll_y > 0  # eight rows scroll
         assert buttons_shown(screen) and fully_shown(screen, screen.query_one("#typed-confirmation"))
         await pilot.press(*"APPROVE 8")
         await settle(pilot)
         assert not screen.query_one("#confirm", Button).disabled
         assert buttons_shown(screen) and fully_shown(screen, screen.query_one("#typed-confirmation"))
-        await pilot.press("escape")
-        await wait_for_screen(pilot, ShellScreen)
+        await escape_to_shell(pilot)
 
 
 @pytest.fixture
@@ -164,10 +152,8 @@ async def test_withdrawal_reject_dialog_keeps_its_buttons_at_80x24(make_app, wit
     async with app.run_test(size=SMALL) as pilot:
         await login(pilot, "checker")
         await open_positions_tab(pilot, "withdrawals")
-        await pilot.press("x")
-        await wait_for_screen(pilot, RejectScreen)
+        screen = await open_dialog(pilot, "x", RejectScreen)
         await settle(pilot)
-        screen = pilot.app.screen
         assert buttons_shown(screen)
         for part in ("#reject-reason", "#typed-confirmation", "#form-error"):
             screen.query_one(part).scroll_visible(animate=False, immediate=True)
@@ -197,8 +183,7 @@ async def test_approve_finds_its_item_among_more_than_a_thousand_pending(make_ap
     assert a.approval_id not in {item.id for item in newest}  # beyond any list of pending items
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
-        await open_tab(pilot, "checker")
-        await select_row(pilot, a.order_no)
+        await at_row(pilot, a.order_no)
         await pilot.press("a")
         said = await confirm(pilot)
         assert f"Payload: approve allocation order {a.order_no}." in said
@@ -210,11 +195,7 @@ async def test_approve_dialog_says_what_enter_does(make_app, desk: Desk) -> None
     a = await desk.submit("25000.00", remarks="cover today's withdrawals")
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
-        await open_tab(pilot, "checker")
-        await select_row(pilot, a.order_no)
-        await pilot.press("a")
-        await wait_for_screen(pilot, ConfirmScreen)
-        screen = pilot.app.screen
+        screen = await row_dialog(pilot, a.order_no, "a", ConfirmScreen)
         await wait_until(pilot, lambda: screen.focused is screen.query_one("#confirm"), "the focused action")
         said = plain(screen.query_one("#confirm-consequences"))
         assert "at once" not in said
@@ -226,8 +207,7 @@ async def test_approve_dialog_says_what_enter_does(make_app, desk: Desk) -> None
         assert plain(screen.query_one("#confirm-enter")) == (
             "Enter: Approve (approves it, then sends the transfer to the settlement channel; the list shows the "
             "outcome when it arrives). Escape cancels and changes nothing.")
-        await pilot.press("escape")
-        await wait_for_screen(pilot, ShellScreen)
+        await escape_to_shell(pilot)
 
 
 # --- the list's columns ---------------------------------------------------------------------

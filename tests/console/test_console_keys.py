@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from burst_helpers import deliver
 from console_helpers import plain, settle, type_into, wait_for_screen, wait_until
+from dialog_helpers import at_row, escape_to_shell, marked_dialog, open_dialog, row_dialog
 from test_console_allocations import (  # noqa: F401  (desk is a fixture)
     STATUS,
     WIDE,
@@ -18,8 +19,9 @@ from test_console_allocations import (  # noqa: F401  (desk is a fixture)
     notices,
     open_tab,
     row,
-    select_row,
 )
+from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets import Button
 
 from wbo_tui.screens.allocations.forms import SENT, BulkRejectScreen, BulkResultScreen
@@ -40,25 +42,51 @@ def footer_key(pilot, key: str) -> bool:  # noqa: ANN001
     return pilot.app.screen.active_bindings[key].enabled
 
 
+async def refused(pilot: Pilot, key: str) -> str:
+    """Press ``key``, which does not apply: nothing opens; what the console said last."""
+    await pilot.press(key)
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, ShellScreen)  # nothing opened
+    return notices(pilot)[-1]
+
+
+async def enter_does_nothing(pilot: Pilot, screen: Screen) -> None:
+    """Press Enter in ``screen`` before its confirmation is typed: the dialog stays."""
+    await pilot.press("enter")
+    await settle(pilot)
+    assert pilot.app.screen is screen
+
+
+def form_error(screen: Screen) -> str:
+    return plain(screen.query_one("#form-error"))
+
+
+async def escape_from_dialog(make_app, desk, key: str, screen_type: type[Screen]) -> tuple[str, str]:  # noqa: ANN001
+    """Submit an allocation, open the dialog ``key`` opens on it as the checker and press
+    Escape: the allocation stays pending, undecided.  Its order no and what the console said."""
+    a = await desk.submit()
+    async with make_app().run_test(size=WIDE) as pilot:
+        await row_dialog(pilot, a.order_no, key, screen_type)
+        await escape_to_shell(pilot)
+        said = notices(pilot)[-1]
+    [still] = await desk.rows()
+    assert (still.status, still.checker) == ("pending_approval", None)
+    return a.order_no, said
+
+
 async def test_the_maker_sees_approve_greyed_on_their_own_item_and_why(make_app, desk) -> None:
     a = await desk.submit(remarks="top up the principal")
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
-        pane = await open_tab(pilot, "maker")
-        await select_row(pilot, a.order_no)
+        pane = await at_row(pilot, a.order_no, "maker")
         assert footer_key(pilot, "a") is False and footer_key(pilot, "x") is False
         assert hint(pane).startswith(
             "a Approve, x Reject unavailable: you submitted this allocation; another operator must decide it")
         # A permission would not let them decide their own item: no request is offered.
         assert pane.check_action("request_permission", ()) is False
-        await pilot.press("a")
-        await settle(pilot)
-        assert isinstance(pilot.app.screen, ShellScreen)  # nothing opened
-        assert notices(pilot)[-1] == ("a Approve is not available: you submitted this allocation; another "
-                                      "operator must decide it.")
-        await pilot.press("R")
-        await settle(pilot)
-        assert isinstance(pilot.app.screen, ShellScreen)
+        assert await refused(pilot, "a") == ("a Approve is not available: you submitted this allocation; another "
+                                             "operator must decide it.")
+        await refused(pilot, "R")
     [still] = await desk.rows()
     assert (still.status, still.checker) == ("pending_approval", None)
 
@@ -67,19 +95,14 @@ async def test_without_the_approval_permission_the_request_names_approving(make_
     a = await desk.submit()
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
-        pane = await open_tab(pilot, "viewer")  # reads allocations, may not decide them
-        await select_row(pilot, a.order_no)
+        pane = await at_row(pilot, a.order_no, "viewer")  # reads allocations, may not decide them
         assert footer_key(pilot, "a") is False
         reason = f"you need the permission {APPROVAL} to decide fund allocation items (R requests it)"
         assert hint(pane).startswith(f"a Approve, x Reject unavailable: {reason} · ")
-        await pilot.press("a")
-        await settle(pilot)
-        assert isinstance(pilot.app.screen, ShellScreen)
-        assert notices(pilot)[-1] == f"a Approve is not available: {reason}."
+        assert await refused(pilot, "a") == f"a Approve is not available: {reason}."
         assert footer_key(pilot, "R") is True  # the permission would let them decide someone else's item
-        await pilot.press("R")
-        await wait_for_screen(pilot, PermissionRequestScreen)
-        said = plain(pilot.app.screen.query_one("#request-denial"))
+        screen = await open_dialog(pilot, "R", PermissionRequestScreen)
+        said = plain(screen.query_one("#request-denial"))
         assert said == (f"You need the permission {APPROVAL} to decide fund allocation items. "
                         "You can file a permission request.")
         assert "list" not in said
@@ -90,16 +113,12 @@ async def test_a_finished_allocation_says_why_a_does_nothing(make_app, desk) -> 
     await desk.reject(a)
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
-        pane = await open_tab(pilot, "checker")
-        await select_row(pilot, a.order_no)
+        pane = await at_row(pilot, a.order_no)
         assert footer_key(pilot, "a") is False
         assert "a Approve, x Reject unavailable: this allocation is rejected; only a pending one can be decided" \
             in hint(pane)
-        await pilot.press("a")
-        await settle(pilot)
-        assert isinstance(pilot.app.screen, ShellScreen)
-        assert notices(pilot)[-1] == ("a Approve is not available: this allocation is rejected; only a pending "
-                                      "one can be decided.")
+        assert await refused(pilot, "a") == ("a Approve is not available: this allocation is rejected; only a "
+                                             "pending one can be decided.")
         assert pane.check_action("request_permission", ()) is False
 
 
@@ -107,12 +126,9 @@ async def test_enter_in_the_approve_dialog_approves(make_app, desk) -> None:
     a = await desk.submit("25000.00", remarks="cover today's withdrawals")
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
-        pane = await open_tab(pilot, "checker")
-        await select_row(pilot, a.order_no)
+        pane = await at_row(pilot, a.order_no)
         assert footer_key(pilot, "a") is True and "Approve" not in hint(pane)
-        await pilot.press("a")
-        await wait_for_screen(pilot, ConfirmScreen)
-        screen = pilot.app.screen
+        screen = await open_dialog(pilot, "a", ConfirmScreen)
         await wait_until(pilot, lambda: screen.focused is screen.query_one("#confirm", Button), "the focused action")
         assert plain(screen.query_one("#confirm-enter")).startswith("Enter: Approve (approves it")
         said = plain(screen.query_one("#confirm-consequences"))
@@ -125,38 +141,22 @@ async def test_enter_in_the_approve_dialog_approves(make_app, desk) -> None:
 
 
 async def test_escape_cancels_the_approve_dialog_and_says_so(make_app, desk) -> None:
-    a = await desk.submit()
-    app = make_app()
-    async with app.run_test(size=WIDE) as pilot:
-        await open_tab(pilot, "checker")
-        await select_row(pilot, a.order_no)
-        await pilot.press("a")
-        await wait_for_screen(pilot, ConfirmScreen)
-        await pilot.press("escape")
-        await wait_for_screen(pilot, ShellScreen)
-        assert notices(pilot)[-1] == f"Cancelled, nothing changed: Approve fund allocation {a.order_no}?"
-    [still] = await desk.rows()
-    assert (still.status, still.checker) == ("pending_approval", None)
+    order_no, said = await escape_from_dialog(make_app, desk, "a", ConfirmScreen)
+    assert said == f"Cancelled, nothing changed: Approve fund allocation {order_no}?"
 
 
 async def test_enter_in_the_reject_dialog_waits_for_the_typed_confirmation(make_app, desk) -> None:
     a = await desk.submit()
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
-        await open_tab(pilot, "checker")
-        await select_row(pilot, a.order_no)
-        await pilot.press("x")
-        await wait_for_screen(pilot, RejectScreen)
-        screen = pilot.app.screen
+        screen = await row_dialog(pilot, a.order_no, "x", RejectScreen)
         assert screen.query_one("#submit", Button).disabled
         assert plain(screen.query_one(".typed-prompt")).startswith("Type REJECT 1 to confirm. Until you do, "
                                                                    "Enter does nothing")
         await type_into(pilot, "#reject-reason", "wrong account")
         await pilot.press("enter")  # to the confirmation field
-        await pilot.press("enter")  # nothing typed there yet
-        await settle(pilot)
-        assert pilot.app.screen is screen
-        assert plain(screen.query_one("#form-error")) == "Not done: type REJECT 1 to confirm first."
+        await enter_does_nothing(pilot, screen)  # nothing typed there yet
+        assert form_error(screen) == "Not done: type REJECT 1 to confirm first."
         assert (await desk.rows())[0].status == "pending_approval"
         await pilot.press(*"REJECT 1")
         await settle(pilot)
@@ -168,17 +168,8 @@ async def test_enter_in_the_reject_dialog_waits_for_the_typed_confirmation(make_
 
 
 async def test_escape_cancels_the_reject_dialog_and_says_so(make_app, desk) -> None:
-    a = await desk.submit()
-    app = make_app()
-    async with app.run_test(size=WIDE) as pilot:
-        await open_tab(pilot, "checker")
-        await select_row(pilot, a.order_no)
-        await pilot.press("x")
-        await wait_for_screen(pilot, RejectScreen)
-        await pilot.press("escape")
-        await wait_for_screen(pilot, ShellScreen)
-        assert notices(pilot)[-1] == "Nothing was rejected."
-    assert (await desk.rows())[0].status == "pending_approval"
+    _, said = await escape_from_dialog(make_app, desk, "x", RejectScreen)
+    assert said == "Nothing was rejected."
 
 
 async def test_bulk_approve_waits_for_the_typed_count(make_app, desk) -> None:
@@ -187,22 +178,15 @@ async def test_bulk_approve_waits_for_the_typed_count(make_app, desk) -> None:
     async with app.run_test(size=WIDE) as pilot:
         pane = await open_tab(pilot, "checker")
         assert pane.check_action("bulk_approve", ()) is None  # nothing marked yet
-        await pilot.press("A")
-        await settle(pilot)
-        assert notices(pilot)[-1] == ("A Approve marked is not available: no rows are marked; space marks the "
-                                      "selected row.")
+        assert await refused(pilot, "A") == ("A Approve marked is not available: no rows are marked; space marks "
+                                             "the selected row.")
         await mark(pilot, first.order_no, second.order_no)
-        await pilot.press("A")
-        await wait_for_screen(pilot, ConfirmScreen)
-        screen = pilot.app.screen
+        screen = await open_dialog(pilot, "A", ConfirmScreen)
         assert screen.query_one("#confirm", Button).disabled
-        await pilot.press("enter")
-        await settle(pilot)
-        assert pilot.app.screen is screen  # Enter did nothing
+        await enter_does_nothing(pilot, screen)
         await pilot.press(*"APPROVE 3")  # the wrong count
-        await pilot.press("enter")
-        await settle(pilot)
-        assert pilot.app.screen is screen and screen.query_one("#confirm", Button).disabled
+        await enter_does_nothing(pilot, screen)
+        assert screen.query_one("#confirm", Button).disabled
         for _ in "3":
             await pilot.press("backspace")
         await pilot.press("2")
@@ -219,22 +203,16 @@ async def test_bulk_reject_waits_for_the_typed_count_and_escape_keeps_the_marks(
     first, second = await desk.submit("100.00"), await desk.submit("200.00")
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
-        pane = await open_tab(pilot, "checker")
-        await mark(pilot, first.order_no, second.order_no)
-        await pilot.press("X")
-        await wait_for_screen(pilot, BulkRejectScreen)
-        screen = pilot.app.screen
+        screen = await marked_dialog(pilot, [first.order_no, second.order_no], "X", BulkRejectScreen)
         await type_into(pilot, "#bulk-reject-reason", "month-end freeze")
-        await pilot.press("enter", "enter")
-        await settle(pilot)
-        assert pilot.app.screen is screen
-        assert plain(screen.query_one("#form-error")) == "Not done: type REJECT 2 to confirm first."
-        await pilot.press("escape")
-        await wait_for_screen(pilot, ShellScreen)
+        await pilot.press("enter")  # to the confirmation field
+        await enter_does_nothing(pilot, screen)
+        assert form_error(screen) == "Not done: type REJECT 2 to confirm first."
+        await escape_to_shell(pilot)
         assert notices(pilot)[-1] == "Nothing was rejected; the rows stay marked."
+        pane = pilot.app.screen.query_one("#allocations-pane")
         assert set(pane.marked) == {first.order_no, second.order_no}
-        await pilot.press("X")
-        await wait_for_screen(pilot, BulkRejectScreen)
+        await open_dialog(pilot, "X", BulkRejectScreen)
         await type_into(pilot, "#bulk-reject-reason", "month-end freeze")
         await type_into(pilot, "#typed-confirmation-input", "REJECT 2")
         await pilot.press("enter")
@@ -248,10 +226,7 @@ async def test_reason_confirmation_and_enter_in_one_read_reject(make_app, desk) 
     a = await desk.submit()
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
-        await open_tab(pilot, "checker")
-        await select_row(pilot, a.order_no)
-        await pilot.press("x")
-        await wait_for_screen(pilot, RejectScreen)
+        await row_dialog(pilot, a.order_no, "x", RejectScreen)
         deliver(pilot, "wrong account\tREJECT 1\r")
         await wait_for_screen(pilot, ShellScreen)
     [done] = await desk.rows()
@@ -262,10 +237,7 @@ async def test_typed_count_and_enter_in_one_read_approve_the_marked_rows(make_ap
     first, second = await desk.submit("100.00"), await desk.submit("200.00")
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
-        await open_tab(pilot, "checker")
-        await mark(pilot, first.order_no, second.order_no)
-        await pilot.press("A")
-        await wait_for_screen(pilot, ConfirmScreen)
+        await marked_dialog(pilot, [first.order_no, second.order_no], "A", ConfirmScreen)
         deliver(pilot, "APPROVE 2\r")
         await wait_for_screen(pilot, BulkResultScreen)
     assert {r.status for r in await desk.rows()} <= {"succeeded", "processing"}

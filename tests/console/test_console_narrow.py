@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from console_helpers import START, login, plain, settle, wait_for_screen
+from test_console_allocations import _four, open_tab, seed_in_thread
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Tabs
 
@@ -99,15 +100,9 @@ async def test_positions_at_80_columns_show_thresholds_and_level_and_keep_the_ac
 
 @pytest.mark.parametrize("size", [SMALL, LARGE])
 async def test_allocations_keep_currency_amount_and_status(make_app, db_url, tmp_path, size) -> None:
-    from test_console_allocations import _four, seed_in_thread
-
     seed_in_thread(db_url, tmp_path, _four)
     async with make_app().run_test(size=size) as pilot:
-        await login(pilot, "checker")
-        await pilot.press("2")
-        await settle(pilot)
-        await pilot.press("ctrl+t")
-        await settle(pilot)
+        await open_tab(pilot, "checker")  # the Allocations area's records
         table = pilot.app.screen.query_one("#allocations-pane DataTable", DataTable)
         await wait_for(pilot, lambda: table.row_count == 4)
         labels = shown(table)
@@ -129,15 +124,9 @@ async def wait_for(pilot: Pilot, condition, attempts: int = 100) -> None:  # noq
 
 @pytest.mark.parametrize("size", [SMALL, LARGE])
 async def test_the_footer_fits_and_help_lists_what_it_leaves_out(make_app, db_url, tmp_path, size) -> None:
-    from test_console_allocations import _four, seed_in_thread
-
     seed_in_thread(db_url, tmp_path, _four)
     async with make_app().run_test(size=size) as pilot:
-        await login(pilot, "checker")
-        await pilot.press("2")
-        await settle(pilot)
-        await pilot.press("ctrl+t")
-        await settle(pilot)
+        await open_tab(pilot, "checker")  # the Allocations area's records
         footer = pilot.app.screen.query_one(FittingFooter)
         keys = footer.shown_keys()
         assert max(key.region.right for key in keys) <= footer.region.right  # nothing cut

@@ -7,16 +7,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from textual import work
-from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import Static
 
-from wbo_tui.engine import ApprovalDTO, ApproveItem, ListApprovals, build
+from wbo_tui.engine import ApprovalDTO, ApproveItem, build
 
+from wbo_tui.screens.admin.approval_queue import ApprovalQueuePane, decision_bindings
 from wbo_tui.widgets.forms import ConfirmScreen
-from wbo_tui.widgets.table_pane import TablePane
 from wbo_tui.widgets.reject import RejectScreen
-from wbo_tui.widgets.row_actions import Unavailable, decision_unavailable
+from wbo_tui.widgets.row_actions import Unavailable
 
 OPERATOR_ROLES = "operator_roles"
 ROLE_PERMISSIONS = "role_permissions"
@@ -61,11 +59,11 @@ def consequences(item: ApprovalDTO) -> list[str]:
     return lines
 
 
-class ChangesPane(TablePane):
+class ChangesPane(ApprovalQueuePane):
     COLUMNS = ("Ref", "Change to", "Submitted by", "Adds (+) / removes (-)", "Submitted (UTC)")
     NARROW = {"Adds (+) / removes (-)": 16}
     EMPTY = "No changes to roles wait for approval."
-    TOPICS = frozenset({"approvals"})
+    WHAT = "change"
     HELP = (
         "Changes that give operators more power wait here for a second administrator: an "
         "operator's new roles, a role's new permissions. The line below the table says exactly "
@@ -74,24 +72,11 @@ class ChangesPane(TablePane):
         "You cannot decide a change you submitted, one to your own roles, or one for an operator "
         "whose password you set. Taking roles or permissions away needs no approval."
     )
-    BINDINGS = [
-        Binding("a", "approve", "Approve", id="change-approve"),
-        Binding("x", "reject", "Reject", id="change-reject"),
-    ]
-    ROW_ACTIONS = frozenset({"approve", "reject"})
-
-    def compose_detail(self) -> ComposeResult:
-        yield Static("", classes="pane-detail", markup=False)
+    BINDINGS = decision_bindings("change")
 
     async def fetch(self) -> Sequence[ApprovalDTO]:
-        engine, session = self.wbo.engine, self.wbo.session
-        assert engine is not None and session is not None
-        items = [*await engine.query(session, ListApprovals(kind=OPERATOR_ROLES)),
-                 *await engine.query(session, ListApprovals(kind=ROLE_PERMISSIONS))]
+        items = [*await self.pending(OPERATOR_ROLES), *await self.pending(ROLE_PERMISSIONS)]
         return sorted(items, key=lambda item: item.id)
-
-    def row_key(self, item: ApprovalDTO) -> str:
-        return str(item.id)
 
     def row_cells(self, item: ApprovalDTO) -> Sequence[object]:
         return (item.ref, target(item), item.maker, brief(item), f"{item.submitted_at:%Y-%m-%d %H:%M}")
@@ -104,12 +89,9 @@ class ChangesPane(TablePane):
         self.query_one(".pane-detail", Static).update(text)
 
     def why_not(self, action: str, item: ApprovalDTO | None) -> Unavailable | str | None:
-        if item is None:
-            return "no row is selected"
+        reason = super().why_not(action, item)
         session = self.wbo.session
-        reason = decision_unavailable(session, item.kind, maker_id=item.maker_id, what="change",
-                                      pending=item.status == "PENDING", state=item.status.lower())
-        if reason is None and action == "approve" and session is not None \
+        if reason is None and item is not None and action == "approve" and session is not None \
                 and item.payload.get("username") == session.username:
             return "it changes your own roles; another administrator must approve it"
         return reason
@@ -150,8 +132,3 @@ class ChangesPane(TablePane):
             "The decision is final and recorded in the audit log; they can submit the change again.",
         ), title="Reject change")
         self.app.push_screen(screen, callback=self._rejected)
-
-    def _rejected(self, item: ApprovalDTO | None) -> None:
-        if item is not None:
-            self.app.notify(f"{item.ref} rejected.", markup=False)
-            self.load()

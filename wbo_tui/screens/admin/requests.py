@@ -5,49 +5,35 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import Static
 
-from wbo_tui.engine import ApprovalDTO, ApproveItem, ListApprovals, MySubmissions, build
+from wbo_tui.engine import ApprovalDTO, ApproveItem, MySubmissions, build
 from wbo_tui.engine.permissions import BY_CODE
 
+from wbo_tui.screens.admin.approval_queue import ApprovalQueuePane, decision_bindings
 from wbo_tui.widgets.forms import ConfirmScreen
 from wbo_tui.widgets.table_pane import TablePane
 from wbo_tui.widgets.reject import RejectScreen
-from wbo_tui.widgets.row_actions import Unavailable, decision_unavailable
 
 
 def _when(item: ApprovalDTO) -> str:
     return f"{item.submitted_at:%Y-%m-%d %H:%M}"
 
 
-class RequestsPane(TablePane):
+class RequestsPane(ApprovalQueuePane):
     COLUMNS = ("Ref", "Requested by", "Permission", "Reason", "Submitted (UTC)")
     NARROW = {"Reason": 12, "Permission": 20}
     EMPTY = "No pending permission requests."
-    TOPICS = frozenset({"approvals"})
+    WHAT = "permission request"
     HELP = (
         "Pending permission requests from other operators. a approves the selected request "
         "(the permission is granted to the requester at once); x rejects it with a reason "
         "the requester will read. You cannot decide a request you filed yourself."
     )
-    BINDINGS = [
-        Binding("a", "approve", "Approve", id="request-approve"),
-        Binding("x", "reject", "Reject", id="request-reject"),
-    ]
-    ROW_ACTIONS = frozenset({"approve", "reject"})
-
-    def compose_detail(self) -> ComposeResult:
-        yield Static("", classes="pane-detail", markup=False)
+    BINDINGS = decision_bindings("request")
 
     async def fetch(self) -> Sequence[ApprovalDTO]:
-        engine, session = self.wbo.engine, self.wbo.session
-        assert engine is not None and session is not None
-        return await engine.query(session, ListApprovals(kind="permission_request"))
-
-    def row_key(self, item: ApprovalDTO) -> str:
-        return str(item.id)
+        return await self.pending("permission_request")
 
     def row_cells(self, item: ApprovalDTO) -> Sequence[object]:
         return (item.ref, item.maker, item.payload.get("permission_code", ""), item.payload.get("reason", ""),
@@ -58,12 +44,6 @@ class RequestsPane(TablePane):
 
     def show_detail(self, item: ApprovalDTO | None) -> None:
         self.query_one(".pane-detail", Static).update(item.summary if item is not None else "")
-
-    def why_not(self, action: str, item: ApprovalDTO | None) -> Unavailable | str | None:
-        if item is None:
-            return "no row is selected"
-        return decision_unavailable(self.wbo.session, item.kind, maker_id=item.maker_id, what="permission request",
-                                    pending=item.status == "PENDING", state=item.status.lower())
 
     def action_approve(self) -> None:
         item: ApprovalDTO = self.selected
@@ -85,11 +65,6 @@ class RequestsPane(TablePane):
 
     def action_reject(self) -> None:
         self.app.push_screen(RejectScreen.permission_request(self.selected), callback=self._rejected)
-
-    def _rejected(self, item: ApprovalDTO | None) -> None:
-        if item is not None:
-            self.app.notify(f"{item.ref} rejected.", markup=False)
-            self.load()
 
 
 class SubmissionsPane(TablePane):
