@@ -33,6 +33,11 @@ class IdleLock:
             self._last_input_s = self.idle_clock()
         await super().on_event(event)
 
+    @property
+    def is_locked(self) -> bool:
+        """Whether the lock screen covers the console (its session reads nothing)."""
+        return self._locked
+
     def _check_idle(self) -> None:
         if self.session is None or self._locked:
             return

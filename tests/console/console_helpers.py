@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from textual.widgets import DataTable, Input
 
 from wbo_tui.engine import Engine, QueryAuditLog
 from wbo_tui.engine.schema import operators
+from wbo_tui.widgets.live_feed import LiveFeed
 
 START = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 HISTORY_START = datetime(2026, 11, 18, 8, 0, tzinfo=UTC)
@@ -26,20 +28,100 @@ DEMO_DATA = Path(__file__).resolve().parents[2] / "data" / "demo.json"
 PASSWORDS = {op["username"]: op["password"] for op in json.loads(DEMO_DATA.read_text())["operators"]}
 
 
+SETTLE_ROUNDS = 100  # a bound, never reached by a console that quiets down
+
+
 async def settle(pilot: Pilot) -> None:
-    """Let messages run and every worker finish (a worker may start another one)."""
+    """Let messages run and every worker finish (a worker may start another one), and the
+    change feed report the commits made so far, until nothing is in flight.
+
+    The console's own commits reach its change feed at the feed's next poll (SQLite, every
+    0.25 s) or notification (PostgreSQL), and the lists and the header read again then: a
+    picture taken before that raced it.  So each round first catches the feed up (it checks
+    the database now and dispatches what changed, ``LiveFeed.catch_up``), then lets
+    messages run and waits for the workers; it is quiet when twice running the feed had
+    nothing new, no worker ran, and nothing else is in flight (``in_flight``).  Failed
+    workers are part of what some tests check: they are not raised here."""
     quiet = 0
-    for _ in range(20):
+    for _ in range(SETTLE_ROUNDS):
+        reported = await catch_up_feed(pilot)
         await pilot.pause()
         busy = [worker for worker in pilot.app.workers if not worker.is_finished]
         if busy:
-            quiet = 0
-            # Failed workers are part of what some tests check: don't raise here.
             await asyncio.gather(*(worker.wait() for worker in busy), return_exceptions=True)
-        else:
-            quiet += 1
-            if quiet == 2:
-                return
+        waiting = in_flight(pilot)
+        if waiting is not None:
+            await asyncio.sleep(0.005)  # not a worker to wait for (the feed starting)
+        if reported or busy or waiting is not None:
+            quiet = 0
+            continue
+        quiet += 1
+        if quiet == 2:
+            return
+
+
+def live_feed(pilot: Pilot) -> LiveFeed | None:
+    """The shell's change feed, while the shell is up."""
+    for screen in pilot.app.screen_stack:
+        feed = getattr(screen, "live_feed", None)
+        if isinstance(feed, LiveFeed):
+            return feed
+    return None
+
+
+async def catch_up_feed(pilot: Pilot) -> bool:
+    """Dispatch now what the change feed would report at its next poll; whether anything."""
+    feed = live_feed(pilot)
+    return feed is not None and await feed.catch_up()
+
+
+@contextlib.asynccontextmanager
+async def feed_held_back(pilot: Pilot) -> AsyncIterator[None]:
+    """Keep the change feed's reports (its polls' and ``settle``'s) back until the block
+    ends, then hand them to the widgets as one, under the screen on top by then.
+
+    For an action that commits with the shell on top and then covers it (a result dialog):
+    the feed's poll may fall among its commits, and the header and lists read again then,
+    half-way, or only after the dialog is up, when they only mark themselves stale.  Held
+    back, the report always comes after: what the pictures show is what was read before
+    the action, marked stale, as when the poll falls late."""
+    feed = live_feed(pilot)
+    assert feed is not None, "the shell's change feed"
+    kept: set[str] = set()
+    feed.dispatch = kept.update  # type: ignore[method-assign]  # the instance's, for the block
+    try:
+        yield
+    finally:
+        del feed.dispatch
+    if kept:
+        feed.dispatch(frozenset(kept))
+
+
+def in_flight(pilot: Pilot) -> str | None:
+    """What the console is still doing besides its workers, or None: the change feed
+    starting, a list loading (or to load again after its load), a list shown that changed
+    and has not been read, the header counting or stale.  A list behind a modal only marks
+    itself stale (``_stale``) and reads when uncovered: that is not in flight; the header
+    counts above a dialog too, and only marks itself stale while the console is locked."""
+    from wbo_tui.widgets.header import ConsoleHeader
+    from wbo_tui.widgets.table_pane import TablePane
+
+    feed = live_feed(pilot)
+    if feed is not None and not feed.stopped and not feed.watching:
+        return "the change feed starting"
+    for screen in pilot.app.screen_stack:
+        for pane in screen.query(TablePane):
+            # The pane's own counters, read only (the pane owns them).
+            if pane._loads_finished < pane._loads_started or pane._again:  # noqa: SLF001
+                return f"{type(pane).__name__} loading"
+            if pane._stale and pane.shown_now():  # noqa: SLF001
+                return f"{type(pane).__name__} shown and stale"
+        for header in screen.query(ConsoleHeader):
+            if header._counting or header._again:  # noqa: SLF001
+                return "the header counting"
+            if header._stale and header.is_attached and not pilot.app.is_locked:  # noqa: SLF001
+                return "the header stale"
+    return None
 
 
 async def wait_until(pilot: Pilot, condition: Callable[[], bool], what: str, attempts: int = 200) -> None:

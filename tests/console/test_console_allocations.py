@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from allocation_helpers import HKD_DEPOSIT, HKD_FEE, HKD_POOL, HKD_PRINCIPAL, USD_POOL, USD_PRINCIPAL, seed_allocations
-from console_helpers import PASSWORDS, START, login, no_blink, plain, settle, type_into, wait_for_screen, wait_until
+from console_helpers import (PASSWORDS, START, feed_held_back, login, no_blink, plain, settle, type_into,
+                             wait_for_screen, wait_until)
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import DataTable, Select
@@ -625,21 +626,22 @@ def test_snapshot_bulk_result(snap_compare, make_app, db_url, tmp_path) -> None:
         for _ in range(4):  # mark all four rows, top to bottom
             await pilot.press("space")
             await settle(pilot)
+        header = pilot.app.screen.query_one(ConsoleHeader)
+        counted = header.awaiting_review
         await pilot.press("A")
-        await confirm(pilot, BulkResultScreen)
-        # The transfers run after the decisions commit and the list behind the result
-        # follows them live: let them finish and the list settle before the picture.
+        # The decisions commit with the shell on top, then the result covers it: the feed's
+        # report is held back until the result is up, so the header counts above the dialog.
+        async with feed_held_back(pilot):
+            await confirm(pilot, BulkResultScreen)
+        # The transfers run after the decisions commit; the action's own load of the list
+        # behind the result (after it) shows their outcomes.
         await pilot.app.engine.after_commit_idle()
         listed = pilot.app.screen_stack[-2].query_one(AllocationsPane)
         await wait_until(pilot, lambda: all(a.status != "processing" for a in listed.items.values()),
                          "the transfers' outcomes in the list")
-        # The header behind counts again when the feed reports the decisions: wait for it
-        # to show what is left to review (the refused row), as the engine counts it.
-        header = pilot.app.screen_stack[-2].query_one(ConsoleHeader)
-        await wait_until(pilot, lambda: not header._counting, "the header's count in flight")
-        await header._count()  # counted now, though the result covers the shell
-        assert header.awaiting_review == await pilot.app.engine.query(pilot.app.session, AwaitingMyReview())
         await settle(pilot)
+        assert counted == 2  # the two pending rows, before the action
+        assert header.awaiting_review == 0 == await pilot.app.engine.query(pilot.app.session, AwaitingMyReview())
 
     assert snap_compare(make_app(), terminal_size=WIDE, run_before=steps("checker", then=bulk))
 

@@ -93,6 +93,35 @@ async def test_a_rolled_back_change_is_not_reported(engine: Engine) -> None:
     assert "approvals" not in seen and "audit_log" not in seen
 
 
+async def test_catch_up_reports_the_commits_made_before_it_at_once(engine: Engine) -> None:
+    """``catch_up`` checks the database now: a commit made before it is in what it returns,
+    though the feed's own poll (SQLite) would come only a minute later."""
+    admin = await login(engine, "admin")
+    async with engine.watch_changes(interval_s=GIVE_UP_S, health_s=GIVE_UP_S) as feed:
+        assert await feed.catch_up() == frozenset()  # nothing committed since the feed began
+        await engine.execute(admin, CreateSubscription(topic="position.alert", channel="inbox", operator="maker"))
+        caught = await feed.catch_up()
+        assert "message_subscriptions" in caught and caught <= WATCHED_TABLES
+        assert await feed.catch_up() == frozenset()  # taken: not reported again
+        await engine.execute(admin, RequestPermission(permission_code="fx.reference_rate_operation", reason="x"))
+        caught = await feed.catch_up()
+        assert "approvals" in caught and "message_subscriptions" not in caught
+
+
+async def test_what_catch_up_takes_the_iterator_does_not_yield(engine: Engine) -> None:
+    """Each change is reported once, by ``catch_up`` or by iterating, whichever takes it
+    first, and an iterator woken by a change ``catch_up`` took waits on for the next."""
+    admin = await login(engine, "admin")
+    async with engine.watch_changes() as feed:
+        iterating = asyncio.create_task(feed.__anext__())
+        await engine.execute(admin, CreateSubscription(topic="position.alert", channel="inbox", operator="maker"))
+        caught = await feed.catch_up()
+        await engine.execute(admin, RequestPermission(permission_code="fx.reference_rate_operation", reason="x"))
+        yielded = await asyncio.wait_for(iterating, GIVE_UP_S)
+        assert yielded  # never an empty report
+        assert ("message_subscriptions" in caught) != ("message_subscriptions" in yielded)
+
+
 async def test_reports_stop_when_the_feed_is_left(engine: Engine) -> None:
     async with engine.watch_changes() as feed:
         pass

@@ -21,7 +21,8 @@ Watching costs nearly nothing while nothing changes:
   watcher reports ``EVERYTHING`` (notifications sent meanwhile were missed).
 
 Consecutive reports are folded while the consumer is busy: a burst of commits becomes
-one report with the union of their topics.
+one report with the union of their topics.  ``ChangeFeed.catch_up`` checks at once rather
+than at the next poll (tests that must know every commit so far was reported).
 """
 
 from __future__ import annotations
@@ -92,11 +93,15 @@ class _Inbox:
 
     async def take(self, timeout: Seconds | None = None) -> frozenset[str]:
         """The topics reported since the last take; empty after ``timeout`` seconds of none."""
-        if not self.pending:
+        while not self.pending:  # (again when ``take_now`` took what woke it)
             try:
                 await asyncio.wait_for(self.ready.wait(), timeout)
             except TimeoutError:
                 return frozenset()
+        return self.take_now()
+
+    def take_now(self) -> frozenset[str]:
+        """The topics reported since the last take, without waiting (empty when none)."""
         taken, self.pending = frozenset(self.pending), set()
         self.ready.clear()
         return EVERYTHING if ALL in taken else taken
@@ -118,6 +123,7 @@ class ChangeFeed:
         self._inbox: _Inbox | None = None
         self._thread: _SqliteWatcher | None = None
         self._pg: Any = None
+        self._pg_turn = asyncio.Lock()  # one statement at a time on the listening connection
 
     async def __aenter__(self) -> ChangeFeed:
         self._inbox = _Inbox(asyncio.get_running_loop())
@@ -145,6 +151,30 @@ class ChangeFeed:
             self._pg.terminate()
             self._pg = None
 
+    async def catch_up(self) -> frozenset[str]:
+        """Check now rather than at the next poll, and take what changed: the topics of
+        every commit made before this call that iterating has not yielded yet (empty when
+        none; ``EVERYTHING`` when it cannot say).  What this returns is not yielded again.
+        The watching goes on as before; this is an extra way in for tests and tools that
+        must know that their own commits have been reported (the console's ``settle``).
+
+        SQLite: the counters are read now, on the watcher's connection.  PostgreSQL: a
+        notification to the listening connection itself, on a channel of its own, makes
+        the round trip; the server delivers notifications in commit order, so once it is
+        back every notification committed before this call has been received."""
+        inbox = self._inbox
+        assert inbox is not None, "enter the feed (async with) before catching it up"
+        if self._thread is not None:
+            inbox.put(await asyncio.to_thread(self._thread.check_now))
+            return inbox.take_now()
+        if self._pg is None:
+            return frozenset()  # left
+        async with self._pg_turn:
+            reached = await _round_trip(self._pg, self.health_s)
+        if not reached or _LOST in inbox.pending:
+            return EVERYTHING  # left for the iterator, which connects again (and says so too)
+        return inbox.take_now()
+
     def __aiter__(self) -> ChangeFeed:
         return self
 
@@ -163,8 +193,11 @@ class ChangeFeed:
             topics = topics - {_LOST}
             if topics and not lost:
                 return topics
-            if not lost and await _healthy(self._pg, self.health_s):
-                continue
+            if not lost:
+                async with self._pg_turn:
+                    healthy = await _healthy(self._pg, self.health_s)
+                if healthy:
+                    continue
             await self._reconnect()
             return EVERYTHING
 
@@ -204,42 +237,66 @@ class _SqliteWatcher(threading.Thread):
         self.stopping = threading.Event()
         self.started_watching = threading.Event()
         self.versions: dict[str, int] = {}
+        # The connection, what it last saw and the counters: a check at a time (a poll on
+        # this thread, or ``check_now`` on another).
+        self.lock = threading.Lock()
+        self.conn: sqlite3.Connection | None = None
+        self.seen: int | None = None
 
     def run(self) -> None:
-        conn: sqlite3.Connection | None = None
-        seen = None
         failures = 0
         while not self.stopping.is_set():
             try:
-                if conn is None:
-                    conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-                    conn.execute("PRAGMA busy_timeout = 1000")
-                    seen = self._data_version(conn)
-                    fresh = self._counters(conn)
-                    if self.versions:  # reconnected: what moved meanwhile is what differs
-                        self._report(fresh)
-                    self.versions = fresh
-                    self.started_watching.set()
-                version = self._data_version(conn)
-                if version != seen:
-                    seen = version
-                    self._report(self._counters(conn))
+                with self.lock:
+                    self._poll()
                 failures = 0
             except sqlite3.Error as error:
                 failures += 1
                 log.warning("Change feed on %s: %s; watching again shortly", self.path, error)
-                if conn is not None:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.close()
-                    conn = None
+                with self.lock:
+                    self._disconnect()
                 self.started_watching.set()  # do not hold up the consumer; it gets EVERYTHING later
                 if not self.inbox.put_threadsafe(EVERYTHING):
                     break
                 self.stopping.wait(_RECONNECT_S[min(failures, len(_RECONNECT_S)) - 1])
                 continue
             self.stopping.wait(self.interval_s)
-        if conn is not None:
-            conn.close()
+        with self.lock:
+            self._disconnect()
+
+    def _poll(self) -> None:
+        if self.conn is None:
+            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.conn.execute("PRAGMA busy_timeout = 1000")
+            self.seen = self._data_version(self.conn)
+            fresh = self._counters(self.conn)
+            if self.versions:  # reconnected: what moved meanwhile is what differs
+                self._report(fresh)
+            self.versions = fresh
+            self.started_watching.set()
+        version = self._data_version(self.conn)
+        if version != self.seen:
+            self.seen = version
+            self._report(self._counters(self.conn))
+
+    def _disconnect(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.close()
+            self.conn = None
+
+    def check_now(self) -> frozenset[str]:
+        """From another thread (``ChangeFeed.catch_up``): the topics whose counters moved
+        since the last check, read now whatever ``data_version`` says; taken as seen."""
+        with self.lock:
+            if self.conn is None or self.stopping.is_set():
+                return frozenset()  # not watching: a failure reported EVERYTHING already
+            try:
+                self.seen = self._data_version(self.conn)  # before the counters, as a poll
+                return self._moved(self._counters(self.conn))
+            except sqlite3.Error as error:  # the next poll connects again
+                log.warning("Change feed on %s: %s", self.path, error)
+                return EVERYTHING
 
     @staticmethod
     def _data_version(conn: sqlite3.Connection) -> int:
@@ -249,9 +306,13 @@ class _SqliteWatcher(threading.Thread):
     def _counters(conn: sqlite3.Connection) -> dict[str, int]:
         return dict(conn.execute("SELECT topic, version FROM change_feed").fetchall())
 
-    def _report(self, fresh: dict[str, int]) -> None:
+    def _moved(self, fresh: dict[str, int]) -> frozenset[str]:
         moved = frozenset(topic for topic, version in fresh.items() if self.versions.get(topic) != version)
         self.versions = fresh
+        return moved
+
+    def _report(self, fresh: dict[str, int]) -> None:
+        moved = self._moved(fresh)
         if moved and not self.stopping.is_set() and not self.inbox.put_threadsafe(moved):
             self.stopping.set()
 
@@ -286,4 +347,29 @@ async def _healthy(conn: Any, timeout: Seconds) -> bool:
         return True
     except Exception as error:  # noqa: BLE001 - any failure means: connect again
         log.warning("Change feed connection lost (%s); connecting again", error)
+        return False
+
+
+async def _round_trip(conn: Any, timeout: Seconds) -> bool:
+    """Whether a notification the listening connection sent itself came back: then every
+    notification committed before this call has reached the listeners (``catch_up``)."""
+    if conn.is_closed():
+        return False
+    back = asyncio.get_running_loop().create_future()
+
+    def returned(*_: object) -> None:
+        if not back.done():
+            back.set_result(None)
+
+    channel = f"{PG_CHANNEL}_back_{conn.get_server_pid()}"  # this connection's alone
+    try:
+        await conn.add_listener(channel, returned)
+        try:
+            await conn.execute(f"NOTIFY {channel}", timeout=timeout)
+            await asyncio.wait_for(back, timeout)
+        finally:
+            await conn.remove_listener(channel, returned)
+        return True
+    except Exception as error:  # noqa: BLE001 - any failure means: cannot say what changed
+        log.warning("Change feed could not catch up (%s)", error)
         return False

@@ -109,17 +109,29 @@ class PriorityColumns:
         return max(0, width - table.styles.scrollbar_size_vertical) if width else 0
 
     def fit(self, table: DataTable, rows: Sequence[Sequence[object]]) -> tuple[tuple[int, ...], dict[int, int]]:
-        """The columns that fit ``table`` with ``rows`` in it, and the narrowed ones' widths.
+        """The columns that fit ``table`` with ``rows`` in it, and every shown column's width
+        (its content, without padding: the widest cell or label, or less where narrowed).
         A table not laid out yet (a hidden tab) shows every column; it is fitted again when
-        it gets its size."""
+        it gets its size.
+
+        The widths are measured here, in one pass over the rows, and given to the table:
+        its columns are never auto-sized.  ``DataTable`` measures an auto-sized column
+        again, every cell of it, for each cell that got narrower (a live update of a few
+        hundred rows froze the console for a second), and draws rows it cached before
+        measuring at the old widths (a cut column, seen now and then)."""
+        padding = table.cell_padding
+        widths = natural_widths(self.labels, rows, padding)
         available = self.available(table)
         if not available:
-            return tuple(range(len(self.labels))), {}
-        widths = natural_widths(self.labels, rows, table.cell_padding)
-        shown = shown_columns(self.labels, widths, self.drop_order, available)
-        return shown, narrowed(self.labels, widths, shown, self.narrow, available)
+            shown, cut = tuple(range(len(self.labels))), {}
+        else:
+            shown = shown_columns(self.labels, widths, self.drop_order, available)
+            cut = narrowed(self.labels, widths, shown, self.narrow, available)
+        return shown, {i: cut.get(i, widths[i] - 2 * padding) for i in shown}
 
     def changes(self, table: DataTable, rows: Sequence[Sequence[object]]) -> bool:
+        """Whether ``rows`` need other columns or widths than the table has (then the rows
+        are laid out again; else only their changed cells are written)."""
         return self.fit(table, rows) != (self.shown, self.widths)
 
     def apply(self, table: DataTable, rows: Sequence[Sequence[object]]) -> None:
@@ -130,7 +142,7 @@ class PriorityColumns:
             return
         table.clear(columns=True)
         for index in shown:
-            table.add_column(self.labels[index], key=self.labels[index], width=widths.get(index))
+            table.add_column(self.labels[index], key=self.labels[index], width=widths[index])
         table.fixed_columns = min(self.fixed, len(shown))
         self.shown, self.widths = shown, widths
 

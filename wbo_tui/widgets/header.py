@@ -84,8 +84,8 @@ class ConsoleHeader(EngineWorkers, Horizontal):
 
     def changes_committed(self, topics: frozenset[str]) -> None:
         """The change feed: count again when the inbox, the approval items or the
-        operator's permissions changed; while something covers the shell (a modal, the
-        lock) only remember it, and count when the shell is on top again."""
+        operator's permissions changed (the header shows above a dialog too); while the
+        console is locked only remember it, and count when it is unlocked."""
         if touches(COUNT_TOPICS, topics):
             self._stale = True
             self.refresh_unread()
@@ -95,11 +95,12 @@ class ConsoleHeader(EngineWorkers, Horizontal):
             self.refresh_unread()
 
     def refresh_unread(self) -> None:
-        """Count now, unless something covers the shell (the inbox pushes its own count;
-        a locked session may read nothing) or a count is running (then once more after it)."""
+        """Count now, unless the console is locked (a locked session reads nothing) or a
+        count is running (then once more after it).  A dialog over the shell leaves the
+        header in sight, so it counts then too."""
         if not self.is_attached or self.wbo.session is None:
             return  # logged out or quitting: the shell and its header are going
-        if not self.screen.is_active:
+        if self.wbo.is_locked:
             self._stale = True
         elif self._counting:
             self._again = True

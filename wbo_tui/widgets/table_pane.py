@@ -19,7 +19,7 @@ from textual.worker import Worker
 
 from wbo_tui.engine import Command, PermissionDenied
 from wbo_tui.engine.changes import ACCESS_TOPICS, touches
-from wbo_tui.widgets.columns import PriorityColumns, text_width
+from wbo_tui.widgets.columns import PriorityColumns
 from wbo_tui.widgets.denied import DeniedPanel
 from wbo_tui.widgets.engine_workers import EngineWorkers
 from wbo_tui.widgets.row_actions import RowHint, Unavailable
@@ -190,18 +190,14 @@ class TablePane(EngineWorkers, Vertical):
         self.show_detail(self.selected)
 
     def _update_rows(self, keys: list[str], rows: list[list[object]]) -> None:
-        """Only the cells whose text or style changed are written.  A column grows to a
-        wider value (a larger amount; without it the amount is cut to the old width), but
-        never shrinks in place: ``DataTable`` re-measures a whole column for every cell
-        that got narrower, which made a live update of a few hundred rows cost a frozen
-        second.  A column is measured afresh when the list is laid out again."""
+        """Write the cells whose text or style changed (the columns' widths did not: see
+        ``PriorityColumns.fit``)."""
         table = self.table
         for key, row in zip(keys, rows, strict=True):
             for column, now, new in zip(table.ordered_columns, table.get_row(key), self.columns.pick(row),
                                         strict=True):
                 if not _same_cell(now, new):
-                    grows = column.auto_width and text_width(new) > column.content_width
-                    table.update_cell(key, column.key, new, update_width=grows)
+                    table.update_cell(key, column.key, new)
 
     def _lay_out(self, keys: list[str], rows: list[list[object]]) -> None:
         """Fill the table with ``rows``.  The cursor stays on its row (by key; when the

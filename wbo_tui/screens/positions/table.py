@@ -223,13 +223,9 @@ class PositionsPane(TablePane):
 
     def _tick(self) -> None:
         # Only while the operator sees the table, and only the cells whose text moved
-        # (ages, a status turning STALE): no new layout, no footer refresh.
+        # (ages, a status turning STALE); laid out again only when a column's width moved.
         if self.items and self.shown_now() and not self.has_class("-denied"):
-            rows = self._rows(self.items.values())
-            if not self.columns.changes(self.table, rows):
-                with self.app.batch_update():
-                    self._update_rows(list(self.items), rows)
-                self.show_detail(self.selected)
+            self._show(list(self.items.values()))
         self._arm()
 
     def _now(self) -> datetime:
