@@ -29,6 +29,7 @@ from wbo_tui.engine import (
     build,
 )
 from wbo_tui.widgets.denied import DeniedPanel
+from wbo_tui.widgets.columns import PriorityColumns
 
 from wbo_tui.widgets.area import Area
 from wbo_tui.screens.audit.filters import AuditFilters, parse_filters
@@ -112,9 +113,9 @@ class AuditArea(Area):
                     yield Static("", id="audit-detail", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one("#audit-table", DataTable).add_columns(
-            "Seq", "Time (UTC)", "Operator", "Action", "Target", "Before → after"
-        )
+        # Widths measured once per page, as every list's (``widgets.columns``).
+        self.columns = PriorityColumns(("Seq", "Time (UTC)", "Operator", "Action", "Target", "Before → after"))
+        self.columns.apply(self.query_one("#audit-table", DataTable), ())
 
     def enter(self) -> None:
         self._load(self.filters, page_number=1, refresh_session=True)
@@ -155,14 +156,14 @@ class AuditArea(Area):
             self.refresh_bindings()
             self.focus_default()  # the request button that held the focus is gone
         table = self.query_one("#audit-table", DataTable)
+        rows = [[cell(r.seq), cell(f"{r.at:%Y-%m-%d %H:%M:%S}"), cell(r.operator), cell(r.action),
+                 cell(f"{r.target_type}:{r.target_id}"), cell(short_change(r))] for r in page.records]
         with self.app.batch_update():
             table.clear()
+            self.columns.apply(table, rows)
             self.records = {r.seq: r for r in page.records}
-            for r in page.records:
-                table.add_row(
-                    cell(r.seq), cell(f"{r.at:%Y-%m-%d %H:%M:%S}"), cell(r.operator), cell(r.action),
-                    cell(f"{r.target_type}:{r.target_id}"), cell(short_change(r)), key=str(r.seq),
-                )
+            for r, row in zip(page.records, rows, strict=True):
+                table.add_row(*self.columns.pick(row), key=str(r.seq))
             if page.records:
                 table.move_cursor(row=0)
         self.has_older, self.has_newer = page.has_older, page.has_newer
