@@ -116,8 +116,9 @@ def run(args: argparse.Namespace) -> Result:
         + (f"; generated in {cached.build_s:.1f} s" if cached.build_s is not None else ""),
         "interactive = the child's time.time() when the top screen (LoginScreen / the bare screen) is mounted, "
         "minus the parent's time.time() just before Popen",
-        "Enter -> shell: from just before Enter is pressed (fields filled, the console started behind the login "
-        "screen) until ShellScreen is on top and mounted; 'session' = the login's answer reached the app",
+        "Enter -> shell: from just before Enter is pressed (fields filled and drawn, the console started behind "
+        "the login screen) until ShellScreen is on top, mounted and laid out at the terminal's size; "
+        "'session' = the login's answer reached the app",
         "floor: one process, connection open and modules imported beforehand: operator row, argon2 verify "
         "(production parameters), the login's write transaction (sqlite3, WAL, synchronous=FULL)",
     ]

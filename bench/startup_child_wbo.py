@@ -10,9 +10,12 @@ the login screen is interactive), then waits until the console has started behin
 an operator types meanwhile), fills in the username and password, presses Enter in the
 password field (the real submit path: argon2 verification with production parameters,
 the login transaction, the audit record), and records the moment ``ShellScreen`` is on
-top and mounted (``shell``) and the moment its widgets have drained their message queues
-(``settled``).  The fields are filled by assigning their values rather than by simulated
-key presses, so the figures hold no typing time, only the console's own work.
+top, mounted and laid out at the terminal's size (``shell``: the console composes the
+shell behind the login screen, so being mounted alone would not say it was drawn) and the
+moment its widgets have drained their message queues (``settled``).  The fields are filled
+by assigning their values rather than by simulated key presses, and the console handles
+and draws them before Enter is pressed (as it does while an operator types), so the
+figures hold no typing time, only the console's own work after Enter.
 """
 
 from __future__ import annotations
@@ -60,11 +63,14 @@ def make_pilot(username: str, password: str):  # noqa: ANN201
                 begin_session(session)
 
             app.begin_session = session_opened
+            # An operator's keys were handled and drawn as they were typed, long before Enter:
+            # the fields filled in at once above are too, before the clock starts.
+            await pilot.pause()
             mark("submit")
             # Not awaited: pilot.press returns only once the process has gone idle, which
             # would delay noticing the shell.
             press = asyncio.create_task(pilot.press("enter"))
-            await wait_until(app, lambda: screen_ready(app, ShellScreen), "the shell screen after logging in")
+            await wait_until(app, lambda: shell_shown(app, ShellScreen), "the shell screen after logging in")
             mark("shell")
             await pilot.pause(0)  # every widget on the shell has drained its queue
             mark("settled")
@@ -75,6 +81,13 @@ def make_pilot(username: str, password: str):  # noqa: ANN201
         await finish(app)
 
     return pilot_fn
+
+
+def shell_shown(app, shell_type: type) -> bool:  # noqa: ANN001 - textual.app.App
+    """``screen_ready``, and laid out at the terminal's size (drawn with it): the console
+    composes its next shell behind the login screen, so that one is mounted before it is
+    on top, and only its first layout and drawing say that it is shown."""
+    return screen_ready(app, shell_type) and app.screen.outer_size == app.size
 
 
 def _login_message(app) -> str:  # noqa: ANN001

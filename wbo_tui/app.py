@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from wbo_tui.config import Settings
     from wbo_tui.engine import ApprovalDTO, Engine, PermissionDenied, SessionInfo
     from wbo_tui.engine.clock import Clock, IdGenerator
+    from wbo_tui.screens.shell import ShellScreen
 
 log = logging.getLogger("wbo_tui.console")
 
@@ -128,6 +129,8 @@ class WboApp(IdleLock, ConsoleStartup, EngineWorkers, App[None]):
         self.scheduler: Any = None
         self.anchors: Any = None  # writes the audit chain's head to the anchor file
         self.session: SessionInfo | None = None
+        # The next operator's shell, composed behind the login screen (``prepare_shell``).
+        self._next_shell: ShellScreen | None = None
         # The sentence the start-up error screen shows (None while starting or started).
         self.startup_error: str | None = None
         self._console_started = asyncio.Event()
@@ -201,9 +204,8 @@ class WboApp(IdleLock, ConsoleStartup, EngineWorkers, App[None]):
 
             self._show_only(ChangePasswordScreen(forced=True))
             return
-        from wbo_tui.screens.shell import ShellScreen  # imported while the operator typed
-
-        self._show_only(ShellScreen())
+        shell, self._next_shell = self._next_shell, None
+        self._show_shell(shell)
 
     async def fresh_session(self) -> SessionInfo:
         """Re-read the operator's permissions, so a grant takes effect without a restart."""
@@ -230,9 +232,25 @@ class WboApp(IdleLock, ConsoleStartup, EngineWorkers, App[None]):
             except Exception as error:  # noqa: BLE001 - the operator leaves either way
                 log.warning("Logout of %s was not recorded", session.username, exc_info=error)
         self._show_only(LoginScreen(message=message))
+        self.prepare_shell()  # for the next login, while the operator types
+
+    @work(group="screens", exit_on_error=False)
+    async def _show_shell(self, shell: ShellScreen | None) -> None:
+        """The shell composed behind the login screen (or now, without one), with the
+        operator's header, as the only screen."""
+        if shell is None:
+            from wbo_tui.screens.shell import ShellScreen
+
+            shell = ShellScreen()
+        await self.prepare_shell(shell)
+        await shell.begin()
+        await self._show_only_now(shell)
 
     @work(group="screens", exit_on_error=False)
     async def _show_only(self, screen: Screen) -> None:
+        await self._show_only_now(screen)
+
+    async def _show_only_now(self, screen: Screen) -> None:
         """Make ``screen`` the only one above Textual's default screen: whatever was
         open (a lock, a modal, help) goes, so nothing of the previous state lingers."""
         while len(self.screen_stack) > 2:

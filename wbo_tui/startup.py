@@ -9,8 +9,9 @@ once the login screen is up: ``prepare`` before the engine opens, ``preload_cons
 after; those two never touch the event loop (they run in ``asyncio.to_thread``).
 ``ConsoleStartup``, mixed into the app, drives them and does on the loop only what must
 run there: ``Engine.open`` (which connects on the engine's own loop), starting the
-schedule, adding the parsed stylesheets.  A login pressed meanwhile waits for
-``wait_until_started``.
+schedule, adding the parsed stylesheets, composing the shell shown after the login
+(``prepare_shell``: the login then only adds its header and shows it).  A login pressed
+meanwhile waits for ``wait_until_started``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.screen import Screen
+from textual.widget import AwaitMount
 
 from wbo_tui.screens.login import LoginScreen
 from wbo_tui.screens.startup_error import StartupErrorScreen
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from wbo_tui.engine import Engine
     from wbo_tui.engine.clock import Clock, IdGenerator
     from wbo_tui.engine.policy import SecurityPolicy
+    from wbo_tui.screens.shell import ShellScreen
 
 log = logging.getLogger("wbo_tui.console")
 
@@ -147,6 +150,8 @@ class ConsoleStartup:
     log_path: Path
     screen_stack: list[Screen[Any]]
     _show_only: Callable[[Screen[Any]], Any]
+    _next_shell: ShellScreen | None
+    _register: Callable[..., Any]
 
     @property
     def settings(self) -> Settings:
@@ -163,7 +168,8 @@ class ConsoleStartup:
 
     @property
     def started(self) -> bool:
-        """The engine is open, its schedule runs and the screens after the login are loaded."""
+        """The engine is open, its schedule runs, the screens after the login are loaded and
+        the shell is composed behind the login screen (``prepare_shell``)."""
         return self._started
 
     @work(group="startup", exit_on_error=False)
@@ -216,8 +222,29 @@ class ConsoleStartup:
         self.stylesheet.parse()  # now, while the operator types, not when the shell is first shown
         self.css_path.extend(PurePath(path) for path, _ in stylesheets)  # reloaded with the rest in dev mode
         settle_heap()
+        if self._stopping:
+            return
+        # The shell shown after the login, composed now (after the heap was frozen: a shell
+        # is garbage once its operator logs out).
+        await self.prepare_shell()
         self._started = True
         self._console_started.set()  # a login waiting for the console proceeds
+
+    def prepare_shell(self, shell: ShellScreen | None = None) -> AwaitMount:
+        """Compose ``shell`` (by default the next operator's, kept for ``begin_session``),
+        off screen: done while the operator types at the login screen, so that the login
+        only adds the header and shows it.  Awaiting the result waits until it is mounted."""
+        from wbo_tui.screens.shell import ShellScreen  # imported while the operator typed
+
+        if shell is None:
+            if self._next_shell is None:
+                self._next_shell = ShellScreen()
+            shell = self._next_shell
+        if not shell.is_running:
+            # What push_screen does first (``App._get_screen``): register the screen, which
+            # composes and mounts it.  It is on no screen stack: nothing shows it yet.
+            self._register(self, shell)
+        return AwaitMount(shell, [shell])
 
     def _show_startup_error(self, error: Exception) -> None:
         """The start-up error screen replaces the login: one sentence, the traceback in the log."""

@@ -1,8 +1,10 @@
 """The shell: header, one area per module, footer.  Shown right after login.
 
-Composing the shell does no I/O and mounts only the first area; the others (and their
-modules) are mounted the first time they are shown, and each area loads its data in
-workers when it is entered.  So the shell is on screen at once after the login (a
+Composing the shell does no I/O and mounts only the first area (and only its first tab's
+pane); the others (and their modules) are mounted the first time they are shown, and each
+area loads its data in workers when it is entered.  The console composes the next shell
+while the operator types at the login screen (``WboApp.prepare_shell``); the login adds
+its header (``begin``) and shows it.  So the shell is on screen at once after the login (a
 benchmark waits for exactly that).
 """
 
@@ -12,6 +14,8 @@ import asyncio
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.events import ScreenResume
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher
 
@@ -90,25 +94,60 @@ class ShellScreen(EngineWorkers, Screen[None]):
         Binding("escape", "focus_table", "Back to the table", key_display="Esc", id="focus-table", show=False),
     ]
 
+    def __init__(self) -> None:
+        # The size classes Textual would add on the first resize, set before the widgets are
+        # styled: otherwise adding them restyles the whole shell once more on its way up.
+        super().__init__(classes=" ".join(self._breakpoint_classes(self.app.size)))
+        self.live_feed: LiveFeed | None = None
+        self._live_task: asyncio.Task[None] | None = None
+        self._styled_with: object = None
+        self._resumed = False
+
+    @classmethod
+    def _breakpoint_classes(cls, size: Size) -> list[str]:
+        """What ``Screen._on_resize`` sets for ``size`` (the widest breakpoint reached)."""
+        classes = []
+        for dimension, breakpoints in ((size.width, cls.HORIZONTAL_BREAKPOINTS),
+                                       (size.height, cls.VERTICAL_BREAKPOINTS)):
+            reached = [(at, name) for at, name in breakpoints or () if dimension >= at]
+            if reached:
+                classes.append(max(reached)[1])
+        return classes
+
     def compose(self) -> ComposeResult:
-        yield ConsoleHeader()
+        # The header names the operator: ``begin`` mounts it once the session is known, so
+        # the rest can be composed while the operator types (``WboApp.prepare_shell``).
         with ContentSwitcher(initial=AREAS[0][0], id="areas"):
             yield make_area(AREAS[0][0])
         yield FittingFooter()
 
     def on_mount(self) -> None:
-        self.call_after_refresh(self.action_show_area, AREAS[0][0])
-        # Other consoles' changes, shown as they commit, for as long as the shell is up
-        # (logout and quit end it).  A task, not a worker: it never finishes by itself, and
-        # nothing should wait for it to.
-        self.live_feed = LiveFeed(self.app)
-        self._live_task = asyncio.create_task(self.live_feed.run(), name="live-feed")
+        self._styled_with = self.app.get_css_variables()
+
+    async def begin(self) -> None:
+        """The operator's session has begun: the header, before the shell is shown."""
+        if not self.query_children(ConsoleHeader):
+            await self.mount(ConsoleHeader(), before=self.query_one("#areas"))
 
     def on_unmount(self) -> None:
-        self.live_feed.stop()
-        self._live_task.cancel()
+        if self.live_feed is not None and self._live_task is not None:
+            self.live_feed.stop()
+            self._live_task.cancel()
 
-    def on_screen_resume(self) -> None:
+    def on_screen_resume(self, event: ScreenResume) -> None:
+        if not self._resumed:
+            self._resumed = True
+            # Shown for the first time: every widget was styled as it was mounted, so
+            # Textual's restyling of the whole screen on resuming would only repeat it
+            # (unless the theme changed since, while the shell waited behind the login).
+            if self.app.get_css_variables() == self._styled_with:
+                event.refresh_styles = False
+            self.call_after_refresh(self.action_show_area, AREAS[0][0])
+            # Other consoles' changes, shown as they commit, for as long as the shell is up
+            # (logout and quit end it).  A task, not a worker: it never finishes by itself,
+            # and nothing should wait for it to.
+            self.live_feed = LiveFeed(self.app)
+            self._live_task = asyncio.create_task(self.live_feed.run(), name="live-feed")
         # A modal, the inbox or the lock closed: lists that changed meanwhile read again.
         LiveFeed.resume(self)
 

@@ -8,6 +8,7 @@ from typing import ClassVar, NamedTuple
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.widget import AwaitMount
 from textual.widgets import TabbedContent, TabPane
 
 from wbo_tui.widgets.engine_workers import EngineWorkers
@@ -58,26 +59,64 @@ class TabbedArea(Area):
         self._entered = False
 
     def compose(self) -> ComposeResult:
+        # Only the first tab's pane now: the area is on screen sooner (the shell's first area
+        # is what the operator waits for after the login).  The other tabs' panes are mounted
+        # once the area has been drawn, or at once when their tab is chosen before that.
         with TabbedContent(id=f"{self.id}-tabs"):
-            for tab in self.TABS:
+            for index, tab in enumerate(self.TABS):
                 with TabPane(tab.label, id=tab.id):
-                    yield tab.pane(id=tab.id.removeprefix("tab-") + "-pane")
+                    if index == 0:
+                        yield self._new_pane(tab)
+
+    @staticmethod
+    def _new_pane(tab: Tab) -> TablePane:
+        return tab.pane(id=tab.id.removeprefix("tab-") + "-pane")
+
+    def _pane_in(self, tab_pane: TabPane) -> tuple[TablePane, AwaitMount | None]:
+        """The table pane of ``tab_pane``, mounted now if it is not there yet (then with
+        the mount to await before it takes a load)."""
+        panes = tab_pane.query_children(TablePane)
+        if panes:
+            pane = panes.first()
+            return pane, None if pane.is_mounted else AwaitMount(tab_pane, [pane])
+        tab = next(tab for tab in self.TABS if tab.id == tab_pane.id)
+        pane = self._new_pane(tab)
+        return pane, tab_pane.mount(pane)
+
+    def _mount_other_tabs(self) -> None:
+        """Once the area has been drawn: the panes of the tabs not chosen yet."""
+        if self.is_attached:
+            for tab_pane in self.query(TabPane):
+                self._pane_in(tab_pane)
 
     @property
     def active_pane(self) -> TablePane | None:
+        """The shown tab's pane, once it is mounted."""
         tabs = self.query(TabbedContent)
-        pane = tabs.first().active_pane if tabs else None
-        panes = pane.query(TablePane) if pane is not None else None
-        return panes.first() if panes else None
+        tab_pane = tabs.first().active_pane if tabs else None
+        panes = tab_pane.query_children(TablePane) if tab_pane is not None else None
+        pane = panes.first() if panes else None
+        return pane if pane is not None and pane.is_mounted else None
 
     def enter(self) -> None:
-        pane = self.active_pane
-        if pane is None:
+        tabs = self.query(TabbedContent)
+        tab_pane = tabs.first().active_pane if tabs else None
+        if tab_pane is None:
             # The first area is shown before its tabs are composed: try once they are.
             self.call_after_refresh(self.enter)
             return
-        self._entered = True
+        pane, mounted = self._pane_in(tab_pane)
+        if mounted is not None:
+            self.call_later(self._enter_when_mounted, mounted)
+            return
+        if not self._entered:
+            self._entered = True
+            self.call_after_refresh(self._mount_other_tabs)
         pane.load()
+
+    async def _enter_when_mounted(self, mounted: AwaitMount) -> None:
+        await mounted
+        self.enter()
 
     def focus_default(self) -> None:
         pane = self.active_pane
@@ -90,11 +129,15 @@ class TabbedArea(Area):
         pane = self.active_pane
         return f"{self.HELP}\n\n{pane.HELP}" if pane is not None and pane.HELP else self.HELP
 
-    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+    async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         event.stop()
         if not self._entered:
             return
-        pane = event.pane.query_one(TablePane)
+        pane, mounted = self._pane_in(event.pane)
+        if mounted is not None:
+            await mounted
+        if event.pane.id != self.query_one(TabbedContent).active:
+            return  # another tab was chosen while this one's pane was mounted
         pane.load()
         pane.focus_table()
 
