@@ -12,6 +12,7 @@ way.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sys
 import time
@@ -26,11 +27,20 @@ T = TypeVar("T")
 
 
 class Monitor:
-    """Sleeps ``TICK_S`` in a loop; the longest lateness is the longest stall."""
+    """Sleeps ``TICK_S`` in a loop; the longest lateness is the longest stall.  Also the
+    longest garbage collection meanwhile (in any thread: it holds the GIL throughout)."""
 
     def __init__(self) -> None:
         self.longest = 0.0
+        self.longest_gc = (0.0, -1)  # seconds, generation
+        self._gc_started = 0.0
         self._task: asyncio.Task[None] | None = None
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.longest_gc = max(self.longest_gc, (time.perf_counter() - self._gc_started, info["generation"]))
 
     async def _loop(self) -> None:
         while True:
@@ -39,12 +49,14 @@ class Monitor:
             self.longest = max(self.longest, time.perf_counter() - before - TICK_S)
 
     async def __aenter__(self) -> Monitor:
+        gc.callbacks.append(self._on_gc)
         self._task = asyncio.create_task(self._loop())
         await asyncio.sleep(0)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._task is not None
+        gc.callbacks.remove(self._on_gc)
         self._task.cancel()
         try:
             await self._task
@@ -61,6 +73,7 @@ class Measured(Generic[T]):
     stall_s: float
     elapsed_s: float
     value: T
+    longest_gc: tuple[float, int] = (0.0, -1)
 
 
 async def measure(idle_s: float, work: Callable[[], Awaitable[T]]) -> Measured[T]:
@@ -71,7 +84,7 @@ async def measure(idle_s: float, work: Callable[[], Awaitable[T]]) -> Measured[T
         started = time.perf_counter()
         value = await work()
         elapsed = time.perf_counter() - started
-    return Measured(idle.longest, busy.longest, elapsed, value)
+    return Measured(idle.longest, busy.longest, elapsed, value, busy.longest_gc)
 
 
 async def log_in(pilot: Any, username: str, password: str) -> None:  # noqa: ANN401 - textual.pilot.Pilot

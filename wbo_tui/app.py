@@ -28,6 +28,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from wbo_tui import heap
 from wbo_tui.idle_lock import IdleLock
 from wbo_tui.screens.login import LoginScreen
 from wbo_tui.startup import ConsoleStartup
@@ -140,6 +141,7 @@ class WboApp(IdleLock, ConsoleStartup, EngineWorkers, App[None]):
         self.idle_clock: Callable[[], float] = time.monotonic
         self._last_input_s = 0.0
         self._locked = False
+        self._heap = heap.HeapKeeper()
         self.log_path = configure_log_file()
 
     # --- start and stop ---------------------------------------------------------------
@@ -147,6 +149,8 @@ class WboApp(IdleLock, ConsoleStartup, EngineWorkers, App[None]):
     async def on_mount(self) -> None:
         self._last_input_s = self.idle_clock()
         self.set_interval(self.IDLE_CHECK_INTERVAL_S, self._check_idle)
+        self._heap.install()
+        self.set_interval(1.0, self._heap.settle)
         await self.push_screen(LoginScreen())
         # The engine's libraries are imported while the operator types: once the login
         # screen has been drawn, so they do not delay it.
@@ -163,6 +167,8 @@ class WboApp(IdleLock, ConsoleStartup, EngineWorkers, App[None]):
         # them raises, so collect every outcome rather than stop at the first.  No new
         # scheduled tick starts meanwhile; the ticks in flight are waited for below.
         self._stopping = True
+        self._heap.uninstall()
+        heap.thaw()  # this console's objects are garbage soon (tests run many in one process)
         if self.scheduler is not None:
             self.scheduler.shutdown()
         drained = asyncio.gather(*(w.wait() for w in self.workers), return_exceptions=True)
@@ -231,7 +237,8 @@ class WboApp(IdleLock, ConsoleStartup, EngineWorkers, App[None]):
                 await self.engine.logout(session)
             except Exception as error:  # noqa: BLE001 - the operator leaves either way
                 log.warning("Logout of %s was not recorded", session.username, exc_info=error)
-        self._show_only(LoginScreen(message=message))
+        await self._show_only_now(LoginScreen(message=message))
+        heap.release()  # the old shell is garbage now
         self.prepare_shell()  # for the next login, while the operator types
 
     @work(group="screens", exit_on_error=False)
@@ -245,6 +252,7 @@ class WboApp(IdleLock, ConsoleStartup, EngineWorkers, App[None]):
         await self.prepare_shell(shell)
         await shell.begin()
         await self._show_only_now(shell)
+        self.call_after_refresh(heap.settle_session)
 
     @work(group="screens", exit_on_error=False)
     async def _show_only(self, screen: Screen) -> None:

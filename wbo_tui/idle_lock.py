@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from textual import events, work
 
+from wbo_tui import heap
+
 if TYPE_CHECKING:  # imported with the engine, after the login screen is up (wbo_tui.startup)
     from wbo_tui.engine import SessionInfo
 
@@ -52,6 +54,8 @@ class IdleLock:
         self._locked = True
         self.push_screen(LockScreen(self.session), callback=self._on_unlocked)
         self._suspend_session(self.session)
+        # No work list is on screen: the moment for one full collection (``heap``).
+        self.call_after_refresh(heap.release)
 
     @work(group="session", exit_on_error=False)
     async def _suspend_session(self, session: SessionInfo) -> None:

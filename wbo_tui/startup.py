@@ -17,7 +17,6 @@ meanwhile waits for ``wait_until_started``.
 from __future__ import annotations
 
 import asyncio
-import gc
 import importlib
 import logging
 from collections.abc import Callable, Iterable
@@ -29,6 +28,7 @@ from textual import work
 from textual.screen import Screen
 from textual.widget import AwaitMount
 
+from wbo_tui import heap
 from wbo_tui.screens.login import LoginScreen
 from wbo_tui.screens.startup_error import StartupErrorScreen
 
@@ -109,19 +109,6 @@ def preload_console(stylesheets: Iterable[str]) -> list[tuple[str, str]]:
     for name in _AFTER_LOGIN:
         importlib.import_module(name)
     return [(str(Path(path).resolve()), Path(path).read_text(encoding="utf-8")) for path in stylesheets]
-
-
-def settle_heap() -> None:
-    """Move everything start-up built (Textual, SQLAlchemy, pydantic, the screens) out of
-    the garbage collector's sight.  A console runs for hours; without this, each full
-    collection walks that whole heap again, and during a poll of thousands of accounts one
-    such pass stalled the screen for ~90 ms (measured by ``bench poll``).
-
-    Done once the console has started, while the operator types: only the young
-    generations are collected first (a full collection of that heap holds the event loop
-    for 100 ms and more, which is why this no longer runs between Enter and the shell)."""
-    gc.collect(1)
-    gc.freeze()
 
 
 class ConsoleStartup:
@@ -221,12 +208,16 @@ class ConsoleStartup:
             self.stylesheet.add_source(css, read_from=(path, ""), is_default_css=False)
         self.stylesheet.parse()  # now, while the operator types, not when the shell is first shown
         self.css_path.extend(PurePath(path) for path, _ in stylesheets)  # reloaded with the rest in dev mode
-        settle_heap()
+        heap.settle_start()
         if self._stopping:
             return
-        # The shell shown after the login, composed now (after the heap was frozen: a shell
-        # is garbage once its operator logs out).
+        # The shell shown after the login, composed now (after the start-up heap was
+        # frozen: the shell is frozen once shown, ``heap.settle_session``).
         await self.prepare_shell()
+        try:  # the first login's one-off costs, paid while the operator types
+            await engine.prepare_login()
+        except Exception as error:  # noqa: BLE001 - the login itself will say what is wrong
+            log.warning("Preparing the login failed", exc_info=error)
         self._started = True
         self._console_started.set()  # a login waiting for the console proceeds
 

@@ -170,3 +170,17 @@ async def test_another_process_sees_a_logout_at_once(engine: Engine, db_url: str
         outcome = pool.apply(run_with_session, (db_url, admin.model_dump_json(), "role-b"))
     assert outcome == "NotAuthenticated: Your session has ended. Log in again."
     assert await scalar(engine, "SELECT count(*) FROM roles WHERE name IN ('role-a', 'role-b')") == 1
+
+
+async def test_preparing_the_login_writes_nothing_and_the_login_still_works(engine: Engine) -> None:
+    """The console pays the first login's one-off costs while the operator types:
+    nothing is written (no session, no audit record), and the dummy hash an unknown
+    username is checked against is ready, so that the first unknown name takes no
+    longer than a known one."""
+    before = await snapshot(engine, everything=True)
+    await engine.prepare_login()
+    assert await snapshot(engine, everything=True) == before
+    assert engine._dummy is not None
+    session = await login(engine, "maker")
+    assert session.username == "maker"
+    assert len(await audit_records(engine, "operator.login")) == 1

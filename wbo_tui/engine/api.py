@@ -271,7 +271,7 @@ def _on_engine_loop(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaita
 
 
 for _name in ("execute", "setup_execute", "query", "setup_query", "schema_revision", "check_schema",
-              "poll_positions", "run_allocations", "refresh_positions", "login", "refresh_session",
+              "poll_positions", "run_allocations", "refresh_positions", "login", "prepare_login", "refresh_session",
               "lock_session", "unlock", "logout", "change_password"):
     setattr(Engine, _name, _on_engine_loop(getattr(Engine, _name)))
 

@@ -17,6 +17,7 @@ from . import passwords, refusals, sessions
 from .dto import SessionInfo
 from .errors import AccountLocked, AuthenticationFailed, NotAuthenticated, NotFound, WboError
 from .schema import operators
+from .db import writer_for
 from .uow import NO_SESSION, Actor, effective_permissions, read_unit, write_unit
 
 
@@ -73,6 +74,18 @@ class Authentication:
             permissions=perms, login_at=login_at, token=token, expires_at=expires_at,
             must_change_password=row.must_change_password,
         )
+
+    async def prepare_login(self) -> None:
+        """Pay the first login's one-off costs before anyone presses Enter (the console
+        calls this while the operator types): argon2's first use, the dummy hash an
+        unknown username is checked against, the lookup and permission statements
+        compiled, a pooled connection opened.  Reads only; nothing is recorded."""
+        await passwords.verify(self.services.hasher, await self._dummy_hash(), "not-the-password")
+        await self._operator_by_name("")
+        async with self.db.connect() as conn:
+            await effective_permissions(conn, 0)
+        async with writer_for(self.db).connect() as conn:  # opened and pooled; no transaction
+            await conn.get_raw_connection()
 
     async def refresh_session(self, session: SessionInfo) -> SessionInfo:
         """Re-read the operator's permissions (after a grant takes effect)."""

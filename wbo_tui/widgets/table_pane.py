@@ -3,7 +3,7 @@ runs commands on the selected row and reloads after each."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -15,6 +15,7 @@ from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
+from textual.widgets.data_table import ColumnKey, RowKey
 from textual.worker import Worker
 
 from wbo_tui.engine import Command, PermissionDenied
@@ -35,6 +36,26 @@ def _same_cell(shown: object, new: object) -> bool:
     if isinstance(shown, Text) and isinstance(new, Text):
         return (shown.plain, shown.style, shown.spans, shown.justify) == (new.plain, new.style, new.spans, new.justify)
     return shown == new
+
+
+def write_cells(table: DataTable, cells: Iterable[tuple[RowKey | str, ColumnKey | str, object]]) -> int:
+    """Write ``cells`` (row key, column key, value); how many were written.
+
+    Every ``update_cell`` bumps the table's update count, which is part of every render
+    cache key, so each write leaves every cell, row and line the table had rendered dead
+    in its caches until their LRU bounds (10,000 cells, 1,000 rows and lines) evict them.
+    At those bounds that is some 100,000 live objects, which every full garbage
+    collection walks with the GIL held: ``bench stall`` saw 25-53 ms frozen frames from
+    it during an allocation batch.  So the stale renders are dropped once the cells are
+    written (``_clear_caches`` is what ``DataTable.clear`` itself uses; Textual is pinned).
+    """
+    written = 0
+    for row_key, column_key, value in cells:
+        table.update_cell(row_key, column_key, value)
+        written += 1
+    if written:
+        table._clear_caches()  # noqa: SLF001 - see above
+    return written
 
 
 class TablePane(EngineWorkers, Vertical):
@@ -193,11 +214,11 @@ class TablePane(EngineWorkers, Vertical):
         """Write the cells whose text or style changed (the columns' widths did not: see
         ``PriorityColumns.fit``)."""
         table = self.table
-        for key, row in zip(keys, rows, strict=True):
-            for column, now, new in zip(table.ordered_columns, table.get_row(key), self.columns.pick(row),
-                                        strict=True):
-                if not _same_cell(now, new):
-                    table.update_cell(key, column.key, new)
+        write_cells(table, (
+            (key, column.key, new)
+            for key, row in zip(keys, rows, strict=True)
+            for column, now, new in zip(table.ordered_columns, table.get_row(key), self.columns.pick(row), strict=True)
+            if not _same_cell(now, new)))
 
     def _lay_out(self, keys: list[str], rows: list[list[object]]) -> None:
         """Fill the table with ``rows``.  The cursor stays on its row (by key; when the

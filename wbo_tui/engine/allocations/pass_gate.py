@@ -56,7 +56,7 @@ _WORK_NOW = _work_now()  # built once: SQLAlchemy caches its compiled form
 
 def next_fire(rule: RuleDTO, cursor: datetime) -> datetime | None:
     """The rule's first fire time after ``cursor`` (None: none within a year or so)."""
-    schedule = Schedule.of(rule.schedule_kind or "daily", rule.schedule_time or "00:00", rule.schedule_days)
+    schedule = Schedule.of_rule(rule)
     for _, fire, reason in schedule.days_from(cursor.astimezone(HONG_KONG).date()):
         if fire > cursor and reason is None:
             return fire

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from .calendar import hkex
@@ -34,6 +35,12 @@ class Schedule:
         hours, minutes = at.split(":")
         weekdays = frozenset(WEEKDAYS.index(d) for d in (days or "").split(",") if d)
         return cls(kind, time(int(hours), int(minutes)), weekdays)
+
+    @classmethod
+    def of_rule(cls, rule: Any) -> Schedule:
+        """A scheduled rule's schedule (its ``schedule_kind``, ``schedule_time`` and
+        ``schedule_days``; daily at midnight where unset)."""
+        return cls.of(rule.schedule_kind or "daily", rule.schedule_time or "00:00", rule.schedule_days)
 
     def skip_reason(self, day: date) -> str | None:
         """Why the schedule does not fire on ``day`` (None: it fires)."""

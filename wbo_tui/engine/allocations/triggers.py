@@ -232,10 +232,6 @@ async def record_error(uow: UnitOfWork, key: str, label: str, failure: ItemFailu
 # --- schedules --------------------------------------------------------------------------
 
 
-def _schedule(rule: RuleDTO) -> Schedule:
-    return Schedule.of(rule.schedule_kind or "daily", rule.schedule_time or "00:00", rule.schedule_days)
-
-
 def _schedule_trigger(rule: RuleDTO, scenario: str, fire: datetime) -> Trigger:
     account = rule.served_account_id
     return Trigger(
@@ -309,7 +305,7 @@ def _schedule_waiting(rule: RuleDTO, cursors: dict[int, datetime | None], failed
     if cursor is None:
         return True
     try:
-        return bool(_schedule(rule).fire_times(cursor, now))
+        return bool(Schedule.of_rule(rule).fire_times(cursor, now))
     except Exception:  # noqa: BLE001 - reported by that rule's own item (run_schedules)
         return True
 
@@ -318,7 +314,7 @@ async def _run_rule_schedule(uow: UnitOfWork, rule: RuleDTO, rules: list[RuleDTO
                              cursor: datetime | None, report: PassReport) -> None:
     """Record the rule's missed fire times, decide its due one, move its cursor to now."""
     now = uow.now
-    run, missed = split_due(_schedule(rule).fire_times(cursor or now, now), now)
+    run, missed = split_due(Schedule.of_rule(rule).fire_times(cursor or now, now), now)
     for fire in missed[-MAX_MISSED_RECORDED:]:
         trigger = _schedule_trigger(rule, scenario, fire)
         if not await _exists(uow, trigger.key):
@@ -347,7 +343,7 @@ def _fires_at(rule: RuleDTO, instant: datetime) -> bool:
     rule whose schedule cannot be read does not: its own item fails and says why, and
     must not take the other rules down with it."""
     try:
-        schedule = _schedule(rule)
+        schedule = Schedule.of_rule(rule)
         day = instant.astimezone(HONG_KONG).date()
         return schedule.fire_at(day) == instant and schedule.skip_reason(day) is None
     except Exception:  # noqa: BLE001 - reported by that rule's own item (run_schedules)

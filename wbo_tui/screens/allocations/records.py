@@ -38,7 +38,7 @@ from wbo_tui.widgets.exports import write_export
 from wbo_tui.widgets.moments import when
 from wbo_tui.widgets.forms import ConfirmScreen
 from wbo_tui.widgets.keyset_pager import KeysetPagedPane, KeysetPager
-from wbo_tui.widgets.table_pane import cell
+from wbo_tui.widgets.table_pane import cell, write_cells
 
 STATUS_STYLE = {"succeeded": "green", "failed": "bold red", "rejected": "red", "unknown": "bold yellow",
                 "pending_approval": "yellow", "processing": "cyan"}
@@ -183,7 +183,7 @@ class AllocationsPane(AllocationDecisions, KeysetPagedPane):
         if self.marked.pop(a.order_no, None) is None:
             self.marked[a.order_no] = a
         table = self.table
-        table.update_cell(a.order_no, table.ordered_columns[0].key, cell(MARK if a.order_no in self.marked else ""))
+        write_cells(table, [(a.order_no, table.ordered_columns[0].key, cell(MARK if a.order_no in self.marked else ""))])
         self.query_one(".pane-status", Static).update(self.status_text(list(self.items.values())))
         self.refresh_bindings()
         table.action_cursor_down()

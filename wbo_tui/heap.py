@@ -1,0 +1,79 @@
+"""Keeping the garbage collector's full collections short.
+
+A full collection walks every container object the collector tracks, holding the GIL
+throughout, so it stalls the event loop whichever thread triggered it.  On a console
+that has started and logged in those objects are mostly Textual's (widgets, their
+styles, rendered strips) and live as long as the shell.  ``bench stall`` measured one
+full collection of that heap, triggered by an allocation batch on the engine's thread,
+at 25-53 ms: a frozen frame.  So what has proved long-lived is frozen
+(``gc.freeze``: out of the collector's sight, still freed by reference counting), and
+a full collection only walks what came since:
+
+* ``settle_start``: once the console has started, before the shell is composed.
+* ``settle_session``: once the shell is shown.
+* ``HeapKeeper``: after each automatic full collection, its survivors (checked once a
+  second on the event loop).  A console that visits more areas keeps more widgets; each
+  survives one full collection and is frozen after it.
+
+What is frozen is only freed by reference counting: a cycle (a widget and its parent)
+that dies after it was frozen waits for ``release``, which thaws everything, collects it
+all (one full collection, 50-100 ms) and freezes the survivors again.  That runs when
+no work list is on screen: at logout and when the idle lock covers the console.
+
+``gc.collect(1)`` before a freeze collects the young generations only (a few ms): what
+is frozen is what survived them.
+"""
+
+from __future__ import annotations
+
+import gc
+
+
+def settle_start() -> None:
+    """After start-up, while the operator types at the login screen."""
+    gc.collect(1)
+    gc.freeze()
+
+
+def settle_session() -> None:
+    """Once the operator's shell is shown."""
+    gc.collect(1)
+    gc.freeze()
+
+
+def release() -> None:
+    """Thaw, collect everything, freeze the survivors (no work list on screen)."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
+def thaw() -> None:
+    """At exit: let the collector see everything again."""
+    gc.unfreeze()
+
+
+class HeapKeeper:
+    """Freezes the survivors of each automatic full collection (``settle``, called
+    once a second by the app)."""
+
+    def __init__(self) -> None:
+        self._collected = False
+
+    def install(self) -> None:
+        if self._on_gc not in gc.callbacks:
+            gc.callbacks.append(self._on_gc)
+
+    def uninstall(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        # Any thread, inside the collector: only note it.
+        if phase == "stop" and info["generation"] == 2:
+            self._collected = True
+
+    def settle(self) -> None:
+        if self._collected:
+            self._collected = False
+            gc.freeze()
