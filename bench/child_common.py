@@ -26,12 +26,23 @@ TICK_S = 0.001
 T = TypeVar("T")
 
 
+def _cpu_wait_s() -> float:
+    """How long this thread has waited, runnable, for a CPU the OS gave to others
+    (Linux ``schedstat``; 0 elsewhere)."""
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as f:
+            return int(f.read().split()[1]) / 1e9
+    except OSError:
+        return 0.0
+
+
 class Monitor:
     """Sleeps ``TICK_S`` in a loop; the longest lateness is the longest stall.  Also the
     longest garbage collection meanwhile (in any thread: it holds the GIL throughout)."""
 
     def __init__(self) -> None:
         self.longest = 0.0
+        self.longest_own = 0.0  # the same, less the time the thread waited for a CPU
         self.longest_gc = (0.0, -1)  # seconds, generation
         self._gc_started = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -39,14 +50,17 @@ class Monitor:
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._gc_started = time.perf_counter()
-        else:
+        elif self._gc_started:  # not a collection that started before the monitor did
             self.longest_gc = max(self.longest_gc, (time.perf_counter() - self._gc_started, info["generation"]))
+            self._gc_started = 0.0
 
     async def _loop(self) -> None:
         while True:
-            before = time.perf_counter()
+            before, waited_before = time.perf_counter(), _cpu_wait_s()
             await asyncio.sleep(TICK_S)
-            self.longest = max(self.longest, time.perf_counter() - before - TICK_S)
+            late = time.perf_counter() - before - TICK_S
+            self.longest = max(self.longest, late)
+            self.longest_own = max(self.longest_own, late - (_cpu_wait_s() - waited_before))
 
     async def __aenter__(self) -> Monitor:
         gc.callbacks.append(self._on_gc)
@@ -74,6 +88,8 @@ class Measured(Generic[T]):
     elapsed_s: float
     value: T
     longest_gc: tuple[float, int] = (0.0, -1)
+    own_stall_s: float = 0.0
+    """``stall_s`` less the time the event loop's thread waited for a CPU meanwhile."""
 
 
 async def measure(idle_s: float, work: Callable[[], Awaitable[T]]) -> Measured[T]:
@@ -84,7 +100,7 @@ async def measure(idle_s: float, work: Callable[[], Awaitable[T]]) -> Measured[T
         started = time.perf_counter()
         value = await work()
         elapsed = time.perf_counter() - started
-    return Measured(idle.longest, busy.longest, elapsed, value, busy.longest_gc)
+    return Measured(idle.longest, busy.longest, elapsed, value, busy.longest_gc, busy.longest_own)
 
 
 async def log_in(pilot: Any, username: str, password: str) -> None:  # noqa: ANN401 - textual.pilot.Pilot

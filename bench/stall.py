@@ -116,6 +116,8 @@ def _result(stalls: dict[tuple[str, str], list[dict[str, Any]]], cases: list[str
             details.append(Series(f"{case}, {mode}: the case's duration", tuple(r["case_s"] for r in rs)))
             details.append(Series(f"{case}, {mode}: longest stall idle ({0.5:.1f} s)",
                                   tuple(r["idle_stall_s"] for r in rs)))
+            details.append(Series(f"{case}, {mode}: longest stall less the wait for a CPU",
+                                  tuple(r.get("own_stall_s", 0.0) for r in rs)))
             details.append(Series(f"{case}, {mode}: longest garbage collection",
                                   tuple(r.get("longest_gc", (0.0, -1))[0] for r in rs)))
         worst, before = max(longest("own", case)), max(longest("inline", case))

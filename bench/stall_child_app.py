@@ -133,7 +133,8 @@ def make_steps(case: str, db_url: str, extra: str, rounds: int):  # noqa: ANN201
                 if r == 0:
                     continue  # warm-up
                 result["rounds"].append({"longest_stall_s": run.stall_s, "case_s": run.elapsed_s,
-                                         "idle_stall_s": run.idle_stall_s, "longest_gc": run.longest_gc})
+                                         "idle_stall_s": run.idle_stall_s, "longest_gc": run.longest_gc,
+                                         "own_stall_s": run.own_stall_s})
         finally:
             if bank is not None:
                 bank.close()

@@ -10,7 +10,9 @@ at 25-53 ms: a frozen frame.  So what has proved long-lived is frozen
 a full collection only walks what came since:
 
 * ``settle_start``: once the console has started, before the shell is composed.
-* ``settle_session``: once the shell is shown.
+* ``settle_session``: once the shell is shown, and once each list on it has shown its
+  first rows (a pane is mounted when its tab is first shown, and lives as long as the
+  shell).
 * ``HeapKeeper``: after each automatic full collection, its survivors (checked once a
   second on the event loop).  A console that visits more areas keeps more widgets; each
   survives one full collection and is frozen after it.
@@ -36,7 +38,7 @@ def settle_start() -> None:
 
 
 def settle_session() -> None:
-    """Once the operator's shell is shown."""
+    """Once the operator's shell is shown, and once each of its lists has first loaded."""
     gc.collect(1)
     gc.freeze()
 

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey, RowKey
 from textual.worker import Worker
 
+from wbo_tui import heap
 from wbo_tui.engine import Command, PermissionDenied
 from wbo_tui.engine.changes import ACCESS_TOPICS, touches
 from wbo_tui.widgets.columns import PriorityColumns
@@ -77,6 +78,7 @@ class TablePane(EngineWorkers, Vertical):
     _again = False  # changed during a load: read again after it
     _loads_started = 0
     _loads_finished = 0
+    _shown_once = False
 
     busy = reactive(False, bindings=True)
     # Set again after every load, changed or not: the selected row's state may have changed.
@@ -149,6 +151,11 @@ class TablePane(EngineWorkers, Vertical):
             self.query_one(DeniedPanel).hide()
             self.remove_class("-denied")
             self._show(items)
+            if not self._shown_once:
+                # The pane and its first rows live as long as the shell: out of the
+                # collector's sight once drawn (``wbo_tui.heap``).
+                self._shown_once = True
+                self.call_after_refresh(heap.settle_session)
             if was_denied:
                 self.refresh_bindings()
                 self.focus_table()  # the request button that held the focus is gone
