@@ -9,10 +9,10 @@ the login screen is interactive), then waits until the console has started behin
 (``app.started``: engine open, schedule running, the screens after the login imported;
 an operator types meanwhile), fills in the username and password, presses Enter in the
 password field (the real submit path: argon2 verification with production parameters,
-the login transaction, the audit record), and records the moment ``ShellScreen`` is on
-top, mounted and laid out at the terminal's size (``shell``: the console composes the
-shell behind the login screen, so being mounted alone would not say it was drawn) and the
-moment its widgets have drained their message queues (``settled``).  The fields are filled
+the login transaction, the audit record), and records the moment the first frame of the
+``ShellScreen`` on top is composed at the terminal's size (``shell``: the console composes
+the shell behind the login screen, so being mounted, or laid out, would not say it was
+drawn) and the moment its widgets have drained their message queues (``settled``).  The fields are filled
 by assigning their values rather than by simulated key presses, and the console handles
 and draws them before Enter is pressed (as it does while an operator types), so the
 figures hold no typing time, only the console's own work after Enter.
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 
 from bench.startup_child_common import SIZE, finish, mark, marks, report, screen_ready, wait_until
 
@@ -63,6 +64,7 @@ def make_pilot(username: str, password: str):  # noqa: ANN201
                 begin_session(session)
 
             app.begin_session = session_opened
+            drawn = first_frame_of(app, ShellScreen)
             # An operator's keys were handled and drawn as they were typed, long before Enter:
             # the fields filled in at once above are too, before the clock starts.
             await pilot.pause()
@@ -70,8 +72,9 @@ def make_pilot(username: str, password: str):  # noqa: ANN201
             # Not awaited: pilot.press returns only once the process has gone idle, which
             # would delay noticing the shell.
             press = asyncio.create_task(pilot.press("enter"))
-            await wait_until(app, lambda: shell_shown(app, ShellScreen), "the shell screen after logging in")
-            mark("shell")
+            await wait_until(app, lambda: bool(drawn) and screen_ready(app, ShellScreen),
+                             "the shell screen after logging in")
+            marks["shell"] = drawn[0]
             await pilot.pause(0)  # every widget on the shell has drained its queue
             mark("settled")
         except Exception as exc:  # noqa: BLE001 - reported to the parent
@@ -83,11 +86,22 @@ def make_pilot(username: str, password: str):  # noqa: ANN201
     return pilot_fn
 
 
-def shell_shown(app, shell_type: type) -> bool:  # noqa: ANN001 - textual.app.App
-    """``screen_ready``, and laid out at the terminal's size (drawn with it): the console
-    composes its next shell behind the login screen, so that one is mounted before it is
-    on top, and only its first layout and drawing say that it is shown."""
-    return screen_ready(app, shell_type) and app.screen.outer_size == app.size
+def first_frame_of(app, screen_type: type) -> list[float]:  # noqa: ANN001 - textual.app.App
+    """A list that gets the ``time.time()`` of the first frame the app composes of a
+    ``screen_type`` screen on top at the terminal's size: the console composes (and may lay
+    out) its next shell behind the login screen, so only a frame of it says it is shown.
+    (Headless, Textual composes the frame and skips writing it to a terminal.)"""
+    drawn: list[float] = []
+    display = app._display  # noqa: SLF001 - the one place every frame passes
+
+    def display_and_note(screen, renderable) -> None:  # noqa: ANN001
+        display(screen, renderable)
+        if (not drawn and renderable is not None and not app._batch_count  # noqa: SLF001
+                and isinstance(screen, screen_type) and screen is app.screen and screen.outer_size == app.size):
+            drawn.append(time.time())
+
+    app._display = display_and_note  # noqa: SLF001
+    return drawn
 
 
 def _login_message(app) -> str:  # noqa: ANN001

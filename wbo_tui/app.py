@@ -147,6 +147,7 @@ class WboApp(IdleLock, ConsoleStartup, EngineWorkers, App[None]):
     # --- start and stop ---------------------------------------------------------------
 
     async def on_mount(self) -> None:
+        heap.pause()  # until the console has started (``heap.settle_start``)
         self._last_input_s = self.idle_clock()
         self.set_interval(self.IDLE_CHECK_INTERVAL_S, self._check_idle)
         self._heap.install()
@@ -239,7 +240,8 @@ class WboApp(IdleLock, ConsoleStartup, EngineWorkers, App[None]):
                 log.warning("Logout of %s was not recorded", session.username, exc_info=error)
         await self._show_only_now(LoginScreen(message=message))
         heap.release()  # the old shell is garbage now
-        self.prepare_shell()  # for the next login, while the operator types
+        await self.prepare_shell()  # for the next login, while the operator types
+        self.lay_out_next_shell()
 
     @work(group="screens", exit_on_error=False)
     async def _show_shell(self, shell: ShellScreen | None) -> None:
@@ -250,7 +252,7 @@ class WboApp(IdleLock, ConsoleStartup, EngineWorkers, App[None]):
 
             shell = ShellScreen()
         await self.prepare_shell(shell)
-        await shell.begin()
+        shell.begin()
         await self._show_only_now(shell)
         self.call_after_refresh(heap.settle_session)
 

@@ -9,7 +9,8 @@ at 25-53 ms: a frozen frame.  So what has proved long-lived is frozen
 (``gc.freeze``: out of the collector's sight, still freed by reference counting), and
 a full collection only walks what came since:
 
-* ``settle_start``: once the console has started, before the shell is composed.
+* ``settle_start``: once the console has started, before the shell is composed (no
+  collection at all before: ``pause``).
 * ``settle_session``: once the shell is shown, and once each list on it has shown its
   first rows (a pane is mounted when its tab is first shown, and lives as long as the
   shell).
@@ -22,8 +23,8 @@ that dies after it was frozen waits for ``release``, which thaws everything, col
 all (one full collection, 50-100 ms) and freezes the survivors again.  That runs when
 no work list is on screen: at logout and when the idle lock covers the console.
 
-``gc.collect(1)`` before a freeze collects the young generations only (a few ms): what
-is frozen is what survived them.
+``gc.collect(1)`` before a later freeze collects the young generations only (a few ms):
+what is frozen is what survived them.
 """
 
 from __future__ import annotations
@@ -31,10 +32,21 @@ from __future__ import annotations
 import gc
 
 
+def pause() -> None:
+    """As the console starts: no collection until ``settle_start``.  The engine's
+    libraries are imported behind the login screen, on a worker thread; a full collection
+    meanwhile walks the growing heap with the GIL held, and froze the login screen for
+    65-85 ms while the operator typed (measured)."""
+    gc.disable()
+
+
 def settle_start() -> None:
-    """After start-up, while the operator types at the login screen."""
-    gc.collect(1)
+    """After start-up, while the operator types at the login screen: everything start-up
+    built is frozen as it is, without a collection (one would walk it all: the stall
+    ``pause`` avoids); what start-up left as garbage cycles waits for the first
+    ``release``."""
     gc.freeze()
+    gc.enable()
 
 
 def settle_session() -> None:
@@ -51,8 +63,10 @@ def release() -> None:
 
 
 def thaw() -> None:
-    """At exit: let the collector see everything again."""
+    """At exit: let the collector see everything again (and collect, should start-up
+    not have finished)."""
     gc.unfreeze()
+    gc.enable()
 
 
 class HeapKeeper:

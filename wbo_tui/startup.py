@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,10 @@ if TYPE_CHECKING:
     from wbo_tui.screens.shell import ShellScreen
 
 log = logging.getLogger("wbo_tui.console")
+
+# How long one frame may spend drawing the next shell off screen (``lay_out_next_shell``).
+DRAW_SLICE_S = 0.008
+FRAME_S = 1 / 60
 
 # Shown right after the login; imported on the thread so that Enter -> shell imports nothing.
 _AFTER_LOGIN = (
@@ -214,6 +219,7 @@ class ConsoleStartup:
         # The shell shown after the login, composed now (after the start-up heap was
         # frozen: the shell is frozen once shown, ``heap.settle_session``).
         await self.prepare_shell()
+        self.lay_out_next_shell()
         try:  # the first login's one-off costs, paid while the operator types
             await engine.prepare_login()
         except Exception as error:  # noqa: BLE001 - the login itself will say what is wrong
@@ -236,6 +242,40 @@ class ConsoleStartup:
             # composes and mounts it.  It is on no screen stack: nothing shows it yet.
             self._register(self, shell)
         return AwaitMount(shell, [shell])
+
+    def lay_out_next_shell(self) -> None:
+        """While the operator types: lay out, then draw, the shell composed for them off
+        screen (``prepare_shell``), so that the login only names the operator in the
+        header and composes the frame.  The layout takes one frame (10-20 ms); the drawing
+        (30-45 ms in all) is done a few widgets per frame (``DRAW_SLICE_S``), so the login
+        screen never freezes for it.  Textual lays out and draws the screen on top only;
+        these are its own steps for that (``Screen._refresh_layout``; the compositor's
+        per-widget renders, which each widget caches), run for a screen not shown yet
+        (Textual is pinned).  A terminal resized meanwhile lays the shell out again when
+        it is shown; anything drawn before a change is drawn again then."""
+        shell = self._next_shell
+
+        def ready() -> bool:
+            return shell is not None and shell is self._next_shell and shell.is_mounted and not self._stopping
+
+        def lay_out() -> None:
+            if ready():
+                heap.settle_session()  # the composed shell lives as long as its session
+                shell._refresh_layout(self.size)  # noqa: SLF001 - see above
+                renders = iter(shell._compositor._get_renders())  # noqa: SLF001
+                self.set_timer(FRAME_S, lambda: draw(renders))
+
+        def draw(renders: Iterator[object]) -> None:
+            if not ready() or shell.outer_size != self.size:
+                return
+            until = time.perf_counter() + DRAW_SLICE_S
+            for _ in renders:  # each step draws one widget
+                if time.perf_counter() > until:
+                    self.set_timer(FRAME_S, lambda: draw(renders))
+                    return
+
+        # A frame apart from each other and from whatever composed the shell.
+        self.set_timer(FRAME_S, lay_out)
 
     def _show_startup_error(self, error: Exception) -> None:
         """The start-up error screen replaces the login: one sentence, the traceback in the log."""

@@ -102,7 +102,9 @@ class LoginScreen(EngineWorkers, BurstSafeScreen[None]):
         if button.disabled:
             return
         button.disabled = True
-        self.query_one("#login-error", Static).update("")
+        error = self.query_one("#login-error", Static)
+        if str(error.content):  # an update lays the screen out again, during the login
+            error.update("")
         username, password = self._fields()
         # The password leaves the screen with the attempt: what the operator types while
         # it is checked is the next attempt, not appended to this one.

@@ -115,8 +115,9 @@ class ShellScreen(EngineWorkers, Screen[None]):
         return classes
 
     def compose(self) -> ComposeResult:
-        # The header names the operator: ``begin`` mounts it once the session is known, so
-        # the rest can be composed while the operator types (``WboApp.prepare_shell``).
+        # Composed while the operator types (``WboApp.prepare_shell``); the header names
+        # the operator once the session is known (``begin``).
+        yield ConsoleHeader()
         with ContentSwitcher(initial=AREAS[0][0], id="areas"):
             yield make_area(AREAS[0][0])
         yield FittingFooter()
@@ -124,10 +125,9 @@ class ShellScreen(EngineWorkers, Screen[None]):
     def on_mount(self) -> None:
         self._styled_with = self.app.get_css_variables()
 
-    async def begin(self) -> None:
-        """The operator's session has begun: the header, before the shell is shown."""
-        if not self.query_children(ConsoleHeader):
-            await self.mount(ConsoleHeader(), before=self.query_one("#areas"))
+    def begin(self) -> None:
+        """The operator's session has begun: the header names them, before the shell is shown."""
+        self.query_one(ConsoleHeader).session_began()
 
     def on_unmount(self) -> None:
         if self.live_feed is not None and self._live_task is not None:

@@ -53,6 +53,13 @@ class ConsoleHeader(EngineWorkers, Horizontal):
         # Once the shell is the screen on top: a count started before would be skipped.
         self.call_after_refresh(self.refresh_unread)
 
+    def session_began(self) -> None:
+        """The operator logged in (the header was composed with the shell, before)."""
+        self.query_one("#hdr-operator", Static).update(self._operator_text())
+        self.query_one("#hdr-username", Static).update(self._username_text())
+        self.query_one("#hdr-db", Static).update(self._database_text())
+        self.call_after_refresh(self.refresh_unread)
+
     def watch_area(self, area: str) -> None:
         self.query_one("#hdr-area", Static).update(area)
 
