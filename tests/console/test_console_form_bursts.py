@@ -133,3 +133,11 @@ async def test_a_paste_into_the_display_name_keeps_only_its_first_field(make_app
         fields = {field.id: field.value for field in app.screen.query(Input)}
     assert fields == {"new-username": "jdoe", "new-display-name": "Jo Doe", "new-password": "",
                       "new-password-confirm": ""}
+
+
+def test_the_listed_field_keys_are_the_ones_textual_binds() -> None:
+    """A Textual upgrade that binds another key in a form widget must add it to the list,
+    or that key would overtake the keys typed before it."""
+    from wbo_tui.widgets import burst_input
+
+    assert burst_input._FIELD_KEYS == burst_input.field_keys()  # noqa: SLF001

@@ -142,6 +142,11 @@ class ShellScreen(EngineWorkers, Screen[None]):
             # (unless the theme changed since, while the shell waited behind the login).
             if self.app.get_css_variables() == self._styled_with:
                 event.refresh_styles = False
+            if self.outer_size == self.app.size:
+                # Laid out and drawn behind the login (``WboApp.lay_out_next_shell``): the
+                # first frame now, rather than at the next tick of Textual's frame timer
+                # (up to 1/60 s).  Textual's own step for it; Textual is pinned.
+                self._refresh_layout()  # noqa: SLF001
             self.call_after_refresh(self.action_show_area, AREAS[0][0])
             # Other consoles' changes, shown as they commit, for as long as the shell is up
             # (logout and quit end it).  A task, not a worker: it never finishes by itself,
