@@ -262,6 +262,7 @@ class ConsoleStartup:
             if ready():
                 heap.settle_session()  # the composed shell lives as long as its session
                 shell._refresh_layout(self.size)  # noqa: SLF001 - see above
+                shell.laid_out_ahead = True
                 renders = iter(shell._compositor._get_renders())  # noqa: SLF001
                 self.set_timer(FRAME_S, lambda: draw(renders))
 
@@ -279,6 +280,7 @@ class ConsoleStartup:
 
     def _show_startup_error(self, error: Exception) -> None:
         """The start-up error screen replaces the login: one sentence, the traceback in the log."""
+        heap.settle_start()  # collections again (``heap.pause``): this console goes no further
         self.startup_error = startup_sentence(error, self._settings, self.log_path)
         self._show_only(StartupErrorScreen(self.startup_error))
 

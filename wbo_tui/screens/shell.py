@@ -102,6 +102,8 @@ class ShellScreen(EngineWorkers, Screen[None]):
         self._live_task: asyncio.Task[None] | None = None
         self._styled_with: object = None
         self._resumed = False
+        # Laid out and drawn off screen while the operator typed (``WboApp.lay_out_next_shell``).
+        self.laid_out_ahead = False
 
     @classmethod
     def _breakpoint_classes(cls, size: Size) -> list[str]:
@@ -142,7 +144,7 @@ class ShellScreen(EngineWorkers, Screen[None]):
             # (unless the theme changed since, while the shell waited behind the login).
             if self.app.get_css_variables() == self._styled_with:
                 event.refresh_styles = False
-            if self.outer_size == self.app.size:
+            if self.laid_out_ahead and self.outer_size == self.app.size:
                 # Laid out and drawn behind the login (``WboApp.lay_out_next_shell``): the
                 # first frame now, rather than at the next tick of Textual's frame timer
                 # (up to 1/60 s).  Textual's own step for it; Textual is pinned.
