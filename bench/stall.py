@@ -12,8 +12,8 @@ while
 
 Goal: the worst stall of every case under 33 ms (two frames at 60 fps).  Baseline, in
 the same run: the same console and cases with the engine on the console's loop, as the
-console ran before (``Engine.open(…, own_loop=False)``); the RATIO line is the median of
-the per-round worst stalls, console / baseline, goal <= 1.0 (no worse).  Both goals make
+console ran before (``Engine.open(…, own_loop=False)``); the RATIO line is the median,
+over the cases, of each case's worst stall, console / baseline, goal <= 1.0 (no worse).  Both goals make
 the verdict.
 """
 
@@ -104,8 +104,10 @@ def _result(stalls: dict[tuple[str, str], list[dict[str, Any]]], cases: list[str
         return tuple(r["longest_stall_s"] for (c, m), rs in stalls.items() if m == mode and case in (None, c)
                      for r in rs)
 
-    subject = Series(f"{MODES['own']}: worst stall per round", longest("own"))
-    baseline = Series(f"{MODES['inline']}: worst stall per round", longest("inline"))
+    # One figure per case, its worst round: the median of per-round figures was mostly
+    # the write case's twelve rounds, where both modes wait alike for the OS scheduler.
+    subject = Series(f"{MODES['own']}: worst stall of each case", tuple(max(longest("own", c)) for c in cases))
+    baseline = Series(f"{MODES['inline']}: worst stall of each case", tuple(max(longest("inline", c)) for c in cases))
     details: list[Series] = []
     notes: list[str] = []
     stall_met = True
