@@ -180,6 +180,7 @@ class PositionsPane(TablePane):
         self.page_offset = 0
         self.page: PositionPage | None = None
         self._timer: Timer | None = None
+        self._clock_texts_shown: tuple[tuple[str, str], ...] = ()
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="position-filters"):
@@ -222,11 +223,21 @@ class PositionsPane(TablePane):
         self._timer = self.set_timer(self.AGE_EVERY_S, self._tick)
 
     def _tick(self) -> None:
-        # Only while the operator sees the table, and only the cells whose text moved
-        # (ages, a status turning STALE); laid out again only when a column's width moved.
+        # Only while the operator sees the table, and only when an age or a status moved
+        # (ages count minutes after the first one: most ticks change nothing, and building
+        # and measuring every row to find that out was most of an idle console's work);
+        # then only the cells whose text moved, laid out again only when a width moved.
         if self.items and self.shown_now() and not self.has_class("-denied"):
-            self._show(list(self.items.values()))
+            if self._clock_texts() != self._clock_texts_shown:
+                self._show(list(self.items.values()))
         self._arm()
+
+    def _clock_texts(self) -> tuple[tuple[str, str], ...]:
+        """What moves with the clock alone: each row's status and age."""
+        now, stale_after_s = self._now(), 2 * self.wbo.settings.poll_interval_s
+        return tuple((position_status(p, now, stale_after_s),
+                      age_text((now - p.polled_at).total_seconds()) if p.polled_at else "—")
+                     for p in self.items.values())
 
     def _now(self) -> datetime:
         engine = self.wbo.engine
@@ -237,6 +248,7 @@ class PositionsPane(TablePane):
         """Rows are keyed by channel account id: the same accounts are updated cell by cell,
         a different set of rows is laid out again (``TablePane._show``)."""
         super()._show(items)
+        self._clock_texts_shown = self._clock_texts()
         self.refresh_bindings()
 
     def row_key(self, item: PositionDTO) -> str:
