@@ -254,7 +254,8 @@ class WboApp(IdleLock, ConsoleStartup, EngineWorkers, App[None]):
         await self.prepare_shell(shell)
         shell.begin()
         await self._show_only_now(shell)
-        self.call_after_refresh(heap.settle_session)
+        if not shell.laid_out_ahead:  # else settled when laid out (``startup``)
+            self.call_after_refresh(heap.settle_session)
 
     @work(group="screens", exit_on_error=False)
     async def _show_only(self, screen: Screen) -> None:

@@ -4,6 +4,8 @@ cursor row, marks and scroll position; a checker's header counts what awaits the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,12 +28,14 @@ from textual.widgets import Static
 from wbo_tui.app import WboApp
 from wbo_tui.config import Settings
 from wbo_tui.engine import Engine, FixedClock, SequentialIds
+from wbo_tui.engine.changes import _Inbox
 from wbo_tui.engine.notify import CreateSubscription, ListInbox
 from wbo_tui.engine.passwords import fast_hasher
 from wbo_tui.engine.positions import SubmitWithdrawal
 from wbo_tui.screens.allocations.records import AllocationsPane
 from wbo_tui.screens.positions.withdrawals import WithdrawalsPane
 from wbo_tui.screens.shell import ShellScreen
+from wbo_tui.widgets import live_feed
 
 WIDE = (160, 40)
 # Enough records that the checker's list scrolls (one page holds 50).
@@ -153,3 +157,56 @@ async def test_a_list_not_shown_is_read_when_shown(make_app, desk: Desk) -> None
         await pilot.press("2")
         await settle(pilot)
         assert a.order_no in pane.items
+
+
+async def test_commits_close_together_are_dispatched_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While other consoles commit back to back, each list reads itself once per
+    ``DISPATCH_GAP_S``, not once per commit: what arrives while the feed rests after a
+    dispatch is handed on in one dispatch."""
+    monkeypatch.setattr(live_feed, "DISPATCH_GAP_S", 0.05)
+    inbox = _Inbox(asyncio.get_running_loop())
+
+    class Feed:
+        def __aiter__(self) -> Feed:
+            return self
+
+        async def __anext__(self) -> frozenset[str]:
+            return await inbox.take()
+
+        def close(self) -> None:
+            pass
+
+    class Engine_:
+        @contextlib.asynccontextmanager
+        async def watch_changes(self):  # noqa: ANN202 - the engine's own shape
+            yield Feed()
+
+    class App:
+        engine = Engine_()
+        screen_stack: list = []
+
+    dispatched: list[frozenset[str]] = []
+    first = asyncio.Event()
+
+    class Recording(live_feed.LiveFeed):
+        def dispatch(self, topics: frozenset[str]) -> None:
+            dispatched.append(topics)
+            first.set()
+
+    watcher = asyncio.create_task(Recording(App()).run())
+    try:
+        inbox.put({"allocations"})
+        await first.wait()
+        # Two commits with the event loop turning between them: without the rest after a
+        # dispatch the watcher would take the first alone.
+        inbox.put({"withdrawals"})
+        for _ in range(5):
+            await asyncio.sleep(0)
+        inbox.put({"approvals"})
+        while len(dispatched) < 2:
+            await asyncio.sleep(0.01)
+        assert dispatched == [frozenset({"allocations"}), frozenset({"withdrawals", "approvals"})]
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher

@@ -83,7 +83,7 @@ async def test_positions_at_80_columns_show_thresholds_and_level_and_keep_the_ac
         assert shown(table) == ["Account", "Ccy", "Status", "Age", "Available", "Committed", "Blocking", "Level"]
         assert fits(table)
         assert [str(c) for c in table.get_row("1")] == [
-            "HK-PRIN-001", "HKD", "OK", "0s", "100,000.00", "0.00", "50,000.00", "ALERT"]
+            "HK-PRIN-001", "HKD", "OK", "<1m", "100,000.00", "0.00", "50,000.00", "ALERT"]
         assert table.fixed_columns == 1  # scrolling right never scrolls the account away
         # What the table leaves out is in the detail line: channel, scenario, the update time,
         # the alert threshold.

@@ -7,7 +7,8 @@ to every widget of every open screen that has a ``changes_committed`` method: th
 change concerns it, and reads itself again in place, or marks itself to be read when it
 is shown.  Nothing is read on a timer: an idle console does no work but the feed's own
 check (on SQLite a thread asking ``PRAGMA data_version`` four times a second, on
-PostgreSQL a LISTENing connection).
+PostgreSQL a LISTENing connection).  Commits that follow one another closely are
+dispatched at most twice a second (``DISPATCH_GAP_S``), together.
 
 This console's own commits come through the feed as well; a list the operator just
 changed reloads itself after the command anyway, and the feed's reload of it finds the
@@ -29,6 +30,11 @@ log = logging.getLogger("wbo_tui.console")
 
 # After the feed failed (the database unreachable), how long before watching again.
 RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+# At most two dispatches a second: while other consoles commit back to back, what they
+# commit within half a second of a dispatch is gathered in the feed and dispatched once,
+# half a second later (each list then reads itself once, not once per commit).  A change
+# after a quiet spell is dispatched as soon as the feed sees it.
+DISPATCH_GAP_S = 0.5
 
 
 def live_nodes(root: DOMNode) -> Iterator[Any]:
@@ -65,6 +71,7 @@ class LiveFeed:
                         failures = 0
                         async for topics in feed:
                             self.dispatch(topics)
+                            await asyncio.sleep(DISPATCH_GAP_S)
                     finally:
                         self.feed = None
                 return

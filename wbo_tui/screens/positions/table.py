@@ -36,9 +36,11 @@ PAGE_KEYS = Binding.Group("Page", compact=True)
 
 
 def age_text(seconds: float) -> str:
+    """A poll's age, as coarse as a 5-minute poll needs: "<1m" for its first minute (a
+    seconds count would redraw the table every few seconds for nothing an operator acts on)."""
     seconds = max(0, int(seconds))
     if seconds < 60:
-        return f"{seconds}s"
+        return "<1m"
     if seconds < 3600:
         return f"{seconds // 60}m"
     if seconds < 86400:
@@ -224,7 +226,7 @@ class PositionsPane(TablePane):
 
     def _tick(self) -> None:
         # Only while the operator sees the table, and only when an age or a status moved
-        # (ages count minutes after the first one: most ticks change nothing, and building
+        # (ages count minutes: most ticks change nothing, and building
         # and measuring every row to find that out was most of an idle console's work);
         # then only the cells whose text moved, laid out again only when a width moved.
         if self.items and self.shown_now() and not self.has_class("-denied"):
