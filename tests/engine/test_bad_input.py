@@ -23,6 +23,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationError
 from pydantic.fields import FieldInfo
 
 import wbo_tui.engine  # noqa: F401  (registers every handler)
+from wbo_tui.engine import fx
 from wbo_tui.engine import build
 from wbo_tui.engine.allocations import CreateAllocationRule, CreateManualAllocation, EditAllocationRule, PreviewSchedule
 from wbo_tui.engine.allocations.manual import BalancePreview
@@ -253,6 +254,23 @@ AMOUNT_BASES: dict[type[BaseModel], dict[str, object]] = {
                            "amount_rule": "fixed", "amount": "1"},
     BalancePreview: {"from_account_id": 1, "to_account_id": 2},
 }
+_SETUP = {"currency": "USD", "support_exchange": True, "exchange_rate_precision": 4, "amount_precision": 2,
+          "amount_round_mode": "round", "min_exchange_amount": "3", "standard_money": False, "expected_version": 0}
+_STRATEGY = {"service_strategy": "BATCH", "change_type": 2, "support_currency": ["USD/HKD"],
+             "service_time": [{"time_zones": "hk_trade_day", "time_rule": "09:00-16:00"}],
+             "approval_start_amount": "1"}
+AMOUNT_BASES.update({
+    fx.UpdateCurrencySetup: _SETUP,
+    fx.strategies._StrategyFields: _STRATEGY,
+    fx.CreateExchangeStrategy: _STRATEGY,
+    fx.UpdateExchangeStrategy: {**_STRATEGY, "strategy_id": 1, "expected_version": 1},
+    fx.AddPoolQuota: {"currency": "HKD", "remaining_amount": "1", "alarm_amount": "1"},
+    fx.AdjustPoolQuota: {"currency": "HKD", "amount": "1", "alarm_amount": "1", "remark": "r", "expected_version": 1},
+    fx.SetAmountConfig: {"currency": "USD", "amount": "1", "expected_version": 0},
+    fx.EditReferenceRate: {"rate_id": 1, "bid_rate": "1", "offer_rate": "1", "average_rate": "1",
+                           "expected_version": 1},
+    fx.WhichStrategy: {"from_currency": "USD", "to_currency": "HKD", "from_amount": "1", "to_amount": "1"},
+})
 AMOUNT_BASES[RuleFields] = AMOUNT_BASES[CreateAllocationRule]  # the fields both rule commands share
 AMOUNT_BASES[EditAllocationRule] = {**AMOUNT_BASES[CreateAllocationRule], "rule_id": 1, "expected_version": 1}
 AMOUNT_FIELDS = [(m, name) for m in MODELS for name, f in m.model_fields.items() if numeric_marker(f) == "amount"]

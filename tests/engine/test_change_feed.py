@@ -37,9 +37,11 @@ async def collect_until(feed: ChangeFeed, wanted: str) -> set[str]:
     return seen
 
 
-def test_the_watched_tables_are_those_migration_0010_watches() -> None:
-    migration = importlib.import_module("wbo_tui.engine.migrations.versions.0010_change_feed")
-    assert set(migration.WATCHED) == WATCHED_TABLES
+def test_the_watched_tables_are_those_migrations_0010_and_0012_watch() -> None:
+    watched = set()
+    for name in ("0010_change_feed", "0012_fx_foundation"):
+        watched |= set(importlib.import_module(f"wbo_tui.engine.migrations.versions.{name}").WATCHED)
+    assert watched == WATCHED_TABLES
 
 
 def test_touches_names_the_lists_a_report_concerns() -> None:

@@ -25,6 +25,7 @@ from engine_support import (
     new_operator,
     snapshot,
 )
+from fx_matrix import ROWS as FX_ROWS
 from notify_support import failed_delivery_id, inbox_message_id, subscribe
 from sqlalchemy import select
 
@@ -473,6 +474,8 @@ EXAMPLES: dict[type, Case] = {
     GetAllocation: Case(ALLOCATION_INQUIRY, _get_allocation_example, None, AllocationDTO),
     ExplainTriggers: Case(ALLOCATION_INQUIRY, _const(ExplainTriggers()), None, tuple),
 }
+
+EXAMPLES.update({cls: Case(permission, example, audit, result) for cls, permission, example, audit, result in FX_ROWS})
 
 ALL_NAMES = sorted(cls.__name__ for cls in EXAMPLES)
 GUARDED_NAMES = sorted(cls.__name__ for cls, case in EXAMPLES.items() if case.permission is not None)

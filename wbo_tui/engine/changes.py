@@ -42,13 +42,16 @@ from .clock import Seconds
 
 log = logging.getLogger(__name__)
 
-# The tables triggers watch (as created by migration 0010; a later migration that watches
-# another table adds it here too).
+# The tables triggers watch (as created by migrations 0010 and 0012; a later migration
+# that watches another table adds it here too).
 WATCHED_TABLES: frozenset[str] = frozenset({
     "currencies", "roles", "role_permissions", "operators", "operator_roles", "operator_permissions",
     "approvals", "notifications", "inbox_messages", "message_subscriptions", "deliveries",
     "settlement_channels", "channel_accounts", "positions", "poll_runs", "withdrawals", "deposits",
     "allocation_rules", "allocations", "allocation_triggers",
+    "clients", "client_cash_movements", "client_cash_holds", "fx_currency_configs", "fx_currency_pairs",
+    "fx_exchange_strategies", "fx_pool_quotas", "fx_pool_ledger", "fx_amount_configs", "fx_reference_rates",
+    "fx_reference_rate_journal",
 })
 ACCESS_TOPICS: frozenset[str] = frozenset({"operators", "operator_roles", "operator_permissions", "role_permissions"})
 """The tables an operator's permissions come from: a list refused for want of a permission

@@ -1,6 +1,6 @@
 """Loading demo data from a JSON file (``data/demo.json``): roles and operators, a
 settlement channel on the simulated upstream with its accounts, thresholds and balances,
-alert subscriptions, and fund allocation rules."""
+alert subscriptions, fund allocation rules, and the currency-exchange set-up."""
 
 from __future__ import annotations
 
@@ -30,6 +30,10 @@ async def seed(engine: Engine, data: dict[str, Any], *, data_dir: Path | None = 
             await engine.setup_execute(tool=SEED_TOOL, command=CreateSubscription(**sub))
     if data.get("allocation_rules"):
         await _seed_allocation_rules(engine, data)
+    if data.get("fx_currency_setup"):
+        from .fx.seed_data import seed_fx
+
+        await seed_fx(engine, data, SEED_TOOL)
 
 
 async def _seed_allocation_rules(engine: Engine, data: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, exists, func, select
 
 from ..positions.tables import domain_events
-from .calendar import hkex
+from ..hk_calendar import hkex
 from .rules import RuleDTO, load_rules
 from .schedule import HONG_KONG, Schedule
 from .tables import EVENT_KINDS, allocation_cursor, allocation_rules, allocation_triggers, allocations

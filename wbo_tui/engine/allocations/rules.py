@@ -20,7 +20,7 @@ from sqlalchemy import insert, update
 from ..commands import handles
 from ..errors import Conflict, ValidationFailed
 from ..uow import UnitOfWork
-from .calendar import hkex
+from ..hk_calendar import hkex
 from .rule_reading import RuleCache, get_rule, load_rules, open_allocations, rule_dto
 from .rule_types import (
     AMOUNT_LABELS,

@@ -14,11 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from .calendar import hkex
+from ..hk_calendar import HONG_KONG, hkex
 
-HONG_KONG = ZoneInfo("Asia/Hong_Kong")
 CATCH_UP = timedelta(hours=1)
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 MAX_MISSED_RECORDED = 50

@@ -34,7 +34,7 @@ from ..positions.tables import channel_accounts, domain_events, positions
 from ..prepared import Prepared
 from ..uow import UnitOfWork, read_unit, write_unit
 from .batch import decide_events, record_decisions
-from .calendar import hkex
+from ..hk_calendar import hkex
 from .decide import Balance, Decision, Trigger, choose, compute_amount, relevant
 from .execution import SYSTEM, drive_due
 from .pass_gate import PassGate

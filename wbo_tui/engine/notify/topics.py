@@ -24,6 +24,7 @@ TOPICS: tuple[Topic, ...] = (
     Topic("position.channel_failed", "Positions",
           "A settlement channel could not be polled (once per outage), and when it answers again"),
     Topic("approval.pending", "Approvals", "An item was submitted for approval (four eyes): it awaits a checker"),
+    Topic("fx.pool_alert", "FX", "An exchange-pool quota fell below its alert amount (once per crossing)"),
 )
 
 BY_CODE: dict[str, Topic] = {t.code: t for t in TOPICS}

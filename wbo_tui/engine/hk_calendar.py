@@ -1,4 +1,6 @@
-"""Hong Kong trading days, from the maintained ``exchange_calendars`` library (XHKG).
+"""Hong Kong trading days, from the maintained ``exchange_calendars`` library (XHKG), and
+Hong Kong time: what allocation schedules, exchange service hours and margin-call
+deadlines count in.
 
 The library (and pandas under it) costs about half a second to import, so it is loaded
 on first use, off the event loop (``load``), and its answers are kept per process: a
@@ -11,6 +13,10 @@ import asyncio
 import threading
 import warnings
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+HONG_KONG = ZoneInfo("Asia/Hong_Kong")
+"""UTC+8, no daylight saving."""
 
 # Lunar holidays are date tables in the library, not named holidays: name them here.
 _LUNAR_TABLES = (

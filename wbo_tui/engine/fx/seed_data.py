@@ -1,0 +1,36 @@
+"""Loading the demo's currency-exchange set-up (``data/demo_fx.json``) through the
+engine's own commands, so the demo data is validated and audited as an operator's is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..hk_calendar import HONG_KONG
+from .clients import ImportClients
+from .currency_setup import UpdateCurrencySetup
+from .large_amount import SetAmountConfig
+from .pairs import AddCurrencyPairs
+from .pool import AddPoolQuota
+from .rate_import import ImportReferenceRates
+from .strategies import CreateExchangeStrategy
+
+
+async def seed_fx(engine: Any, data: dict[str, Any], tool: str) -> None:  # noqa: ANN401 - api.Engine
+    async def run(command: Any) -> None:  # noqa: ANN401
+        await engine.setup_execute(tool=tool, command=command)
+
+    for setup in data.get("fx_currency_setup", []):
+        await run(UpdateCurrencySetup(**setup, expected_version=0))
+    for pair in data.get("fx_currency_pairs", []):
+        await run(AddCurrencyPairs(**pair))
+    for strategy in data.get("fx_strategies", []):
+        await run(CreateExchangeStrategy(**strategy))
+    for quota in data.get("fx_pool_quotas", []):
+        await run(AddPoolQuota(**quota))
+    for config in data.get("fx_amount_configs", []):
+        await run(SetAmountConfig(**config, expected_version=0))
+    if data.get("clients_csv"):
+        await run(ImportClients(csv_text=data["clients_csv"]))
+    if data.get("rates_csv"):
+        today = engine.clock.now().astimezone(HONG_KONG).strftime("%Y%m%d")
+        await run(ImportReferenceRates(csv_text=data["rates_csv"].replace("{record_date}", today)))
