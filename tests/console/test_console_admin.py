@@ -227,7 +227,7 @@ async def test_editing_a_role_shows_the_change_and_saves_it(make_app, engine) ->
         await settle(pilot)
         assert "The permissions of role viewer were submitted for approval as AP-000001; another " \
                "administrator decides." in _notices(app)
-        assert str(pane.query_one(DataTable).get_row("viewer")[2]) == "14 → 14 (AP-000001)"
+        assert str(pane.query_one(DataTable).get_row("viewer")[2]) == "18 → 18 (AP-000001)"
         assert plain(pane.query_one(".pane-detail")).endswith(
             "Waiting for approval (AP-000001): + admin.audit_log_inquiry")
     admin = await engine.login("admin", PASSWORDS["admin"])

@@ -51,10 +51,11 @@ class ModuleArea(Area):
                       title=f"Your {self.module} permissions: you hold {held} of {len(mine)}.",
                       title_justify="left", title_style="bold")
         table.add_column("status", no_wrap=True)
-        table.add_column("permission", no_wrap=True, style="bold")
-        table.add_column("description")
+        # The identifier over its description: the vendor's identifiers run to 40
+        # characters, which beside the description left it a narrow column at 80x24.
+        table.add_column("permission")
         for permission in mine:
             status = Text("✔ holds", style="bold green") if session.can(permission.code) else Text(
                 "✘ lacks", style="bold red")
-            table.add_row(status, permission.code, permission.description)
+            table.add_row(status, Text.assemble((permission.code, "bold"), "\n", (permission.description, "dim")))
         self.query_one(".module-permissions", Static).update(table)
