@@ -95,6 +95,37 @@ async def _import_rates(world: Any) -> Any:  # noqa: ANN401
     return fx.ImportReferenceRates(csv_text=fx.template_csv().replace("20261127", today))
 
 
+async def _client(world: Any, account_no: str) -> int:  # noqa: ANN401
+    return (await _setup(world, fx.ListClients(search=account_no)))[0].id
+
+
+async def _submit(world: Any) -> Any:  # noqa: ANN401
+    # Friday 17:30 HKT (the matrix's clock): the Hang Seng strategy serves small amounts.
+    return fx.SubmitClientExchange(client_id=await _client(world, "C-100001"), from_currency="USD",
+                                   to_currency="HKD", amount="100")
+
+
+async def _pending(world: Any) -> int:  # noqa: ANN401
+    """A request the matrix's maker submitted that awaits review (above the Hang Seng
+    strategy's approval starting point of 200,000 HKD)."""
+    made = await world.engine.execute(world.maker, fx.SubmitClientExchange(
+        client_id=await _client(world, "M-200001"), from_currency="USD", to_currency="HKD", amount="70000"))
+    assert made.audit_status == "PENDING"
+    return made.id
+
+
+async def _review(world: Any) -> Any:  # noqa: ANN401
+    return fx.ReviewClientExchange(exchange_id=await _pending(world), approve=False, audit_remark="matrix")
+
+
+async def _cancel(world: Any) -> Any:  # noqa: ANN401
+    return fx.CancelClientExchange(exchange_id=await _pending(world), reason="matrix")
+
+
+async def _get_exchange(world: Any) -> Any:  # noqa: ANN401
+    return fx.GetClientExchange(exchange_id=await _pending(world))
+
+
 SETUP_ONLY = fx.UpdateCurrencySetup(currency="USD", support_exchange=True, exchange_rate_precision=4,
                                     amount_precision=2, amount_round_mode="round", min_exchange_amount="3.00",
                                     standard_money=False, expected_version=0)
@@ -149,6 +180,15 @@ ROWS: list[tuple[type, str, Example, str | None, Any]] = [
      fx.ReferenceRateDTO),
     (fx.ImportReferenceRates, "fx.reference_rate_operation", after_seed(_import_rates), "fx.reference_rate.import",
      fx.RateImportResult),
+    (fx.SubmitClientExchange, "fx.customer_exchange_operation", after_seed(_submit), "fx.exchange.submit",
+     fx.ExchangeDTO),
+    (fx.ReviewClientExchange, "fx.customer_exchange_approval", after_seed(_review), "fx.exchange.reject",
+     fx.ExchangeDTO),
+    (fx.CancelClientExchange, "fx.customer_exchange_operation", after_seed(_cancel), "fx.exchange.cancel",
+     fx.ExchangeDTO),
+    (fx.ListClientExchanges, "fx.customer_exchange_inquiry", const_after_seed(fx.ListClientExchanges()), None,
+     tuple),
+    (fx.GetClientExchange, "fx.customer_exchange_inquiry", after_seed(_get_exchange), None, fx.ExchangeDTO),
     (fx.WhichStrategy, "fx.customer_exchange_inquiry", const_after_seed(fx.WhichStrategy(
         from_currency="USD", to_currency="HKD", from_amount="1000", to_amount="7814.70")), None, fx.RouteDTO),
 ]

@@ -270,6 +270,8 @@ AMOUNT_BASES.update({
     fx.EditReferenceRate: {"rate_id": 1, "bid_rate": "1", "offer_rate": "1", "average_rate": "1",
                            "expected_version": 1},
     fx.WhichStrategy: {"from_currency": "USD", "to_currency": "HKD", "from_amount": "1", "to_amount": "1"},
+    fx.SubmitClientExchange: {"client_id": 1, "from_currency": "USD", "to_currency": "HKD", "amount": "1",
+                              "custom_rate": "7.8"},
 })
 AMOUNT_BASES[RuleFields] = AMOUNT_BASES[CreateAllocationRule]  # the fields both rule commands share
 AMOUNT_BASES[EditAllocationRule] = {**AMOUNT_BASES[CreateAllocationRule], "rule_id": 1, "expected_version": 1}

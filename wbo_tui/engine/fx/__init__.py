@@ -4,7 +4,20 @@ client exchanges, exceptions, profit and loss."""
 
 from __future__ import annotations
 
-from . import clients, currency_setup, large_amount, pairs, pool, rate_import, rates, routing, strategies  # noqa: F401
+from . import (  # noqa: F401  (registers handlers)
+    clients,
+    currency_setup,
+    exchanges,
+    execution,
+    large_amount,
+    pairs,
+    pool,
+    rate_import,
+    rates,
+    review,
+    routing,
+    strategies,
+)
 from .clients import ClientCash, ClientCashDTO, ClientDetailDTO, ClientDTO, ImportClients, ImportResult, ListClients
 from .currency_setup import CurrencySetupDTO, ListCurrencySetup, UpdateCurrencySetup
 from .pairs import (
@@ -15,10 +28,12 @@ from .pairs import (
     PairTargetDTO,
     SetDefaultPair,
 )
+from .exchanges import ExchangeDTO, GetClientExchange, ListClientExchanges, SubmitClientExchange
 from .large_amount import AmountConfigDTO, DeleteAmountConfig, ListAmountConfigs, SetAmountConfig
 from .pool import AddPoolQuota, AdjustPoolQuota, ListPoolQuotas, PoolLedger, PoolMovementDTO, PoolQuotaDTO
 from .rate_import import ImportReferenceRates, RateImportResult, template_csv
 from .rate_math import reference_rate, rounded
+from .review import CancelClientExchange, ReviewClientExchange
 from .routing import RouteDTO, WhichStrategy
 from .rates import EditReferenceRate, ListReferenceRates, PairRateDTO, ReferenceRateDTO, ReferenceRateHistory
 from .strategies import (
@@ -31,6 +46,8 @@ from .strategies import (
 )
 
 __all__ = [
+    "CancelClientExchange", "ExchangeDTO", "GetClientExchange", "ListClientExchanges", "ReviewClientExchange",
+    "SubmitClientExchange",
     "EditReferenceRate", "ImportReferenceRates", "ListReferenceRates", "PairRateDTO", "RateImportResult",
     "ReferenceRateDTO", "ReferenceRateHistory", "RouteDTO", "WhichStrategy", "template_csv",
     "AddPoolQuota", "AdjustPoolQuota", "AmountConfigDTO", "CreateExchangeStrategy", "DeleteAmountConfig",

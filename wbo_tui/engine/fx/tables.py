@@ -218,3 +218,48 @@ fx_reference_rate_journal = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_fx_reference_rate_journal_pair", "other_currency", "channel_name", "rate_type", "id"),
 )
+
+FOREX_STATUSES = ("SUBMITTED", "PROCESSING", "SUCCEEDED", "FAILED", "REJECTED", "CANCELLED", "UNKNOWN")
+AUDIT_STATUSES = ("NONE", "PENDING", "APPROVED", "REJECTED")
+
+# Client exchanges (the vendor's ``atm_forex_orders``): one row per request, its amounts,
+# rates, the strategy that serves it, its status and its review.
+fx_exchanges = Table(
+    "fx_exchanges",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("forex_id", String(40), nullable=False, unique=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False),
+    Column("from_currency", String(12), ForeignKey("currencies.code"), nullable=False),
+    Column("from_amount", Amount, nullable=False),
+    Column("to_currency", String(12), ForeignKey("currencies.code"), nullable=False),
+    Column("to_amount", Amount, nullable=False),
+    Column("fixed_side", String(4), nullable=False),  # FROM | TO: the amount the operator typed
+    Column("rate", Amount, nullable=False),
+    Column("reference_rate", Amount, nullable=True),  # None for a custom rate
+    Column("rate_source", String(40), nullable=False),  # "HKEX/SPOT" or "CUSTOM"
+    Column("strategy_id", Integer, ForeignKey("fx_exchange_strategies.id"), nullable=False),
+    Column("service_strategy", String(8), nullable=False),
+    Column("change_type", Integer, nullable=False),
+    Column("channel_name", String(32), nullable=True),
+    Column("standard_amount", Amount, nullable=False),
+    Column("forex_status", String(12), nullable=False),
+    Column("audit_status", String(8), nullable=False),
+    Column("review_reasons", Text, nullable=False),
+    Column("maker_id", Integer, ForeignKey("operators.id"), nullable=False),
+    Column("checker_id", Integer, ForeignKey("operators.id"), nullable=True),
+    Column("audit_remark", String(200), nullable=False),
+    Column("order_remark", String(200), nullable=False),
+    Column("origin", String(12), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("success_time", UtcDateTime, nullable=True),
+    CheckConstraint("forex_status IN ('SUBMITTED', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'REJECTED', 'CANCELLED', "
+                    "'UNKNOWN')", name="ck_fx_exchanges_status"),
+    CheckConstraint("audit_status IN ('NONE', 'PENDING', 'APPROVED', 'REJECTED')", name="ck_fx_exchanges_audit"),
+    CheckConstraint("checker_id IS NULL OR checker_id <> maker_id", name="ck_fx_exchanges_four_eyes"),
+    CheckConstraint("fixed_side IN ('FROM', 'TO')", name="ck_fx_exchanges_side"),
+    Index("ix_fx_exchanges_status", "forex_status", "id"),
+    Index("ix_fx_exchanges_client", "client_id", "id"),
+)
