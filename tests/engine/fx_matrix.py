@@ -126,6 +126,26 @@ async def _get_exchange(world: Any) -> Any:  # noqa: ANN401
     return fx.GetClientExchange(exchange_id=await _pending(world))
 
 
+async def _markup(world: Any, listing: Any) -> Any:  # noqa: ANN401
+    return (await _setup(world, listing))[0]
+
+
+async def _update_reference_markup(world: Any) -> Any:  # noqa: ANN401
+    m = await _markup(world, fx.ListReferenceMarkups())
+    return fx.UpdateReferenceMarkup(markup_id=m.id, spread_mode="VALUE", bp="0.0010", expected_version=m.version)
+
+
+async def _update_executed_markup(world: Any) -> Any:  # noqa: ANN401
+    m = await _markup(world, fx.ListExecutedMarkups())
+    return fx.UpdateExecutedMarkup(markup_id=m.id, spread_mode="RATE", expected_version=m.version,
+                                   tiers=(fx.TierInput(start_value="0", markup="0.2"),))
+
+
+async def _delete_markup(world: Any) -> Any:  # noqa: ANN401
+    m = await _markup(world, fx.ListReferenceMarkups())
+    return fx.DeleteMarkup(kind="REFERENCE", markup_id=m.id, expected_version=m.version)
+
+
 SETUP_ONLY = fx.UpdateCurrencySetup(currency="USD", support_exchange=True, exchange_rate_precision=4,
                                     amount_precision=2, amount_round_mode="round", min_exchange_amount="3.00",
                                     standard_money=False, expected_version=0)
@@ -189,6 +209,22 @@ ROWS: list[tuple[type, str, Example, str | None, Any]] = [
     (fx.ListClientExchanges, "fx.customer_exchange_inquiry", const_after_seed(fx.ListClientExchanges()), None,
      tuple),
     (fx.GetClientExchange, "fx.customer_exchange_inquiry", after_seed(_get_exchange), None, fx.ExchangeDTO),
+    (fx.ListReferenceMarkups, "lb_hk_conversion.fee_query", const_after_seed(fx.ListReferenceMarkups()), None,
+     tuple),
+    (fx.ListExecutedMarkups, "lb_hk_conversion.forex_ib_rates", const_after_seed(fx.ListExecutedMarkups()), None,
+     tuple),
+    (fx.AddReferenceMarkup, "lb_hk_conversion.rate_reference_update", const_after_seed(fx.AddReferenceMarkup(
+        channel_name="IB", from_currency="USD", to_currency="HKD", spread_mode="RATE", bp="0.05")),
+     "fx.markup.add", fx.MarkupDTO),
+    (fx.UpdateReferenceMarkup, "lb_hk_conversion.rate_reference_update", after_seed(_update_reference_markup),
+     "fx.markup.update", fx.MarkupDTO),
+    (fx.AddExecutedMarkup, "lb_hk_conversion.rate_reference_update", const_after_seed(fx.AddExecutedMarkup(
+        service_strategy="BATCH", from_currency="USD", to_currency="HKD", spread_mode="VALUE",
+        tiers=(fx.TierInput(start_value="0", markup="0.001"),))), "fx.markup.add", fx.MarkupDTO),
+    (fx.UpdateExecutedMarkup, "lb_hk_conversion.fee_update", after_seed(_update_executed_markup),
+     "fx.markup.update", fx.MarkupDTO),
+    (fx.DeleteMarkup, "lb_hk_conversion.rate_reference_update", after_seed(_delete_markup), "fx.markup.delete",
+     type(None)),
     (fx.WhichStrategy, "fx.customer_exchange_inquiry", const_after_seed(fx.WhichStrategy(
         from_currency="USD", to_currency="HKD", from_amount="1000", to_amount="7814.70")), None, fx.RouteDTO),
 ]

@@ -270,6 +270,9 @@ AMOUNT_BASES.update({
     fx.EditReferenceRate: {"rate_id": 1, "bid_rate": "1", "offer_rate": "1", "average_rate": "1",
                            "expected_version": 1},
     fx.WhichStrategy: {"from_currency": "USD", "to_currency": "HKD", "from_amount": "1", "to_amount": "1"},
+    fx.AddReferenceMarkup: {"channel_name": "HKEX", "from_currency": "USD", "to_currency": "HKD",
+                            "spread_mode": "RATE", "bp": "1"},
+    fx.UpdateReferenceMarkup: {"markup_id": 1, "spread_mode": "RATE", "bp": "1", "expected_version": 1},
     fx.SubmitClientExchange: {"client_id": 1, "from_currency": "USD", "to_currency": "HKD", "amount": "1",
                               "custom_rate": "7.8"},
 })

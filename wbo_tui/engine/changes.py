@@ -51,7 +51,7 @@ WATCHED_TABLES: frozenset[str] = frozenset({
     "allocation_rules", "allocations", "allocation_triggers",
     "clients", "client_cash_movements", "client_cash_holds", "fx_currency_configs", "fx_currency_pairs",
     "fx_exchange_strategies", "fx_pool_quotas", "fx_pool_ledger", "fx_amount_configs", "fx_reference_rates",
-    "fx_reference_rate_journal", "fx_exchanges",
+    "fx_reference_rate_journal", "fx_exchanges", "fx_reference_markups", "fx_executed_markups",
 })
 ACCESS_TOPICS: frozenset[str] = frozenset({"operators", "operator_roles", "operator_permissions", "role_permissions"})
 """The tables an operator's permissions come from: a list refused for want of a permission

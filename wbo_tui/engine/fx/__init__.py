@@ -10,6 +10,7 @@ from . import (  # noqa: F401  (registers handlers)
     exchanges,
     execution,
     large_amount,
+    markups,
     pairs,
     pool,
     rate_import,
@@ -20,6 +21,18 @@ from . import (  # noqa: F401  (registers handlers)
 )
 from .clients import ClientCash, ClientCashDTO, ClientDetailDTO, ClientDTO, ImportClients, ImportResult, ListClients
 from .currency_setup import CurrencySetupDTO, ListCurrencySetup, UpdateCurrencySetup
+from .markups import (
+    AddExecutedMarkup,
+    AddReferenceMarkup,
+    AppliedMarkup,
+    DeleteMarkup,
+    ListExecutedMarkups,
+    ListReferenceMarkups,
+    MarkupDTO,
+    TierInput,
+    UpdateExecutedMarkup,
+    UpdateReferenceMarkup,
+)
 from .pairs import (
     AddCurrencyPairs,
     CurrencyPairCardDTO,
@@ -46,6 +59,8 @@ from .strategies import (
 )
 
 __all__ = [
+    "AddExecutedMarkup", "AddReferenceMarkup", "AppliedMarkup", "DeleteMarkup", "ListExecutedMarkups",
+    "ListReferenceMarkups", "MarkupDTO", "TierInput", "UpdateExecutedMarkup", "UpdateReferenceMarkup",
     "CancelClientExchange", "ExchangeDTO", "GetClientExchange", "ListClientExchanges", "ReviewClientExchange",
     "SubmitClientExchange",
     "EditReferenceRate", "ImportReferenceRates", "ListReferenceRates", "PairRateDTO", "RateImportResult",

@@ -30,6 +30,7 @@ from ..whole_numbers import Id
 from . import ledger, pairs, rate_math
 from .clients import ClientDTO
 from .currency_setup import exchange_settings
+from .markups import apply, reference_markup
 from .rates import pair_rate
 from .routing import route
 from .tables import clients, fx_exchanges
@@ -53,6 +54,7 @@ class ExchangeDTO(DTO):
     rate: Decimal
     reference_rate: Decimal | None
     rate_source: str
+    rate_steps: str
     strategy_id: int
     service_strategy: str
     change_type: int
@@ -167,16 +169,22 @@ async def _amounts(uow: UnitOfWork, cmd: SubmitClientExchange, source: str, targ
 
 
 async def _rate(uow: UnitOfWork, cmd: SubmitClientExchange, source: str, target: str,
-                ) -> tuple[Decimal, Decimal | None, str]:
+                ) -> tuple[Decimal, Decimal | None, str, str]:
+    """The client's rate, the reference rate it came from, its source and its steps."""
     if cmd.custom_rate is None:
         quote = await pair_rate(uow, source, target)
-        return quote.rate, quote.rate, f"{quote.channel_name}/{quote.rate_type}"
+        origin = f"{quote.channel_name}/{quote.rate_type}"
+        markup = await reference_markup(uow, quote.channel_name, source, target)
+        if markup is None or markup.bp is None or markup.bp.is_zero():
+            return quote.rate, quote.rate, origin, f"Reference rate {quote.steps}; no markup"
+        applied = apply(quote.rate, markup.spread_mode, markup.bp, quote.places)
+        return applied.rate_after, quote.rate, origin, f"Reference rate {quote.steps}; markup {applied.steps}"
     if cmd.custom_rate <= 0:
         raise ValidationFailed("Custom rate", "must be greater than 0")
     if rate_math.places_of(cmd.custom_rate.normalize()) > rate_math.CUSTOM_RATE_PLACES:
         raise ValidationFailed("Custom rate", f"allows at most {rate_math.CUSTOM_RATE_PLACES} decimal places; for "
                                               "more, reject the request and use the adjustment function instead")
-    return cmd.custom_rate, None, "CUSTOM"
+    return cmd.custom_rate, None, "CUSTOM", f"Custom rate {cmd.custom_rate}"
 
 
 @handles(SubmitClientExchange)
@@ -187,7 +195,7 @@ async def submit_client_exchange(uow: UnitOfWork, cmd: SubmitClientExchange) -> 
     if source == target:
         raise ValidationFailed("Target currency", "must differ from the source currency")
     await ledger.lock_client(uow, cmd.client_id)
-    rate, reference, rate_source = await _rate(uow, cmd, source, target)
+    rate, reference, rate_source, rate_steps = await _rate(uow, cmd, source, target)
     from_amount, to_amount = await _amounts(uow, cmd, source, target, rate)
     chosen = await route(uow, source, target, from_amount, to_amount, uow.now)
     forex_id = uow.ids.new_ref("FX")
@@ -196,8 +204,9 @@ async def submit_client_exchange(uow: UnitOfWork, cmd: SubmitClientExchange) -> 
     exchange_id = (await uow.conn.execute(insert(fx_exchanges).values(
         forex_id=forex_id, client_id=cmd.client_id, from_currency=source, from_amount=from_amount,
         to_currency=target, to_amount=to_amount, fixed_side=cmd.fixed_side, rate=rate, reference_rate=reference,
-        rate_source=rate_source, strategy_id=strategy.id, service_strategy=strategy.service_strategy,
-        change_type=strategy.change_type, channel_name=strategy.channel_name,
+        rate_source=rate_source, rate_steps=rate_steps, strategy_id=strategy.id,
+        service_strategy=strategy.service_strategy, change_type=strategy.change_type,
+        channel_name=strategy.channel_name,
         standard_amount=chosen.standard_amount, forex_status="SUBMITTED",
         audit_status="PENDING" if chosen.needs_review else "NONE", review_reasons=json.dumps(chosen.review_reasons),
         maker_id=uow.actor.operator_id, audit_remark="", order_remark=cmd.order_remark.strip(), origin="BACK_OFFICE",

@@ -9,6 +9,7 @@ from ..hk_calendar import HONG_KONG
 from .clients import ImportClients
 from .currency_setup import UpdateCurrencySetup
 from .large_amount import SetAmountConfig
+from .markups import AddExecutedMarkup, AddReferenceMarkup
 from .pairs import AddCurrencyPairs
 from .pool import AddPoolQuota
 from .rate_import import ImportReferenceRates
@@ -29,6 +30,10 @@ async def seed_fx(engine: Any, data: dict[str, Any], tool: str) -> None:  # noqa
         await run(AddPoolQuota(**quota))
     for config in data.get("fx_amount_configs", []):
         await run(SetAmountConfig(**config, expected_version=0))
+    for markup in data.get("fx_reference_markups", []):
+        await run(AddReferenceMarkup(**markup))
+    for markup in data.get("fx_executed_markups", []):
+        await run(AddExecutedMarkup(**markup))
     if data.get("clients_csv"):
         await run(ImportClients(csv_text=data["clients_csv"]))
     if data.get("rates_csv"):

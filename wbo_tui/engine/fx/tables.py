@@ -238,6 +238,7 @@ fx_exchanges = Table(
     Column("rate", Amount, nullable=False),
     Column("reference_rate", Amount, nullable=True),  # None for a custom rate
     Column("rate_source", String(40), nullable=False),  # "HKEX/SPOT" or "CUSTOM"
+    Column("rate_steps", String(300), nullable=False),  # how the client's rate was reached
     Column("strategy_id", Integer, ForeignKey("fx_exchange_strategies.id"), nullable=False),
     Column("service_strategy", String(8), nullable=False),
     Column("change_type", Integer, nullable=False),
@@ -262,4 +263,48 @@ fx_exchanges = Table(
     CheckConstraint("fixed_side IN ('FROM', 'TO')", name="ck_fx_exchanges_side"),
     Index("ix_fx_exchanges_status", "forex_status", "id"),
     Index("ix_fx_exchanges_client", "client_id", "id"),
+)
+
+SPREAD_MODES = {"VALUE": "Value", "RATE": "Ratio"}
+
+# Markups on the reference rate (the vendor's ``atm_forex_rate_references``), per rate
+# source channel and pair, applied when a request is submitted.
+fx_reference_markups = Table(
+    "fx_reference_markups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel_name", String(16), nullable=False),
+    Column("from_currency", String(12), ForeignKey("currencies.code"), nullable=False),
+    Column("to_currency", String(12), ForeignKey("currencies.code"), nullable=False),
+    Column("spread_mode", String(8), nullable=False),
+    Column("bp", Amount, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("channel_name", "from_currency", "to_currency", name="uq_fx_reference_markups_pair"),
+    CheckConstraint("spread_mode IN ('VALUE', 'RATE')", name="ck_fx_reference_markups_mode"),
+)
+
+# Markups on the executed rate (the vendor's ``atm_forex_rate_configs``, "user rate"), per
+# strategy kind (and bank channel), pair, amount tiers and effective period, applied when
+# the exchange is executed.
+fx_executed_markups = Table(
+    "fx_executed_markups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service_strategy", String(8), nullable=False),
+    Column("channel_name", String(32), nullable=True),
+    Column("from_currency", String(12), ForeignKey("currencies.code"), nullable=False),
+    Column("to_currency", String(12), ForeignKey("currencies.code"), nullable=False),
+    Column("spread_mode", String(8), nullable=False),
+    Column("spread_value", Text, nullable=False),  # JSON tiers [{start_value, end_value, markup}]
+    Column("default_effective", Boolean, nullable=False),
+    Column("start_time", UtcDateTime, nullable=True),
+    Column("end_time", UtcDateTime, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint("spread_mode IN ('VALUE', 'RATE')", name="ck_fx_executed_markups_mode"),
+    CheckConstraint("(service_strategy = 'SINGLE') = (channel_name IS NOT NULL)",
+                    name="ck_fx_executed_markups_channel"),
 )
