@@ -48,9 +48,9 @@ def test_shell_at_80x24(snap_compare, make_app) -> None:
     assert snap_compare(make_app(), terminal_size=SMALL, run_before=after("5"))
 
 
-def test_fx_empty_state_as_maker_at_80x24(snap_compare, make_app) -> None:
-    """A module whose screens arrive later: what the maker holds and lacks for it."""
-    assert snap_compare(make_app(), terminal_size=SMALL, run_before=after("3", username="maker"))
+def test_risk_empty_state_as_trader_at_80x24(snap_compare, make_app) -> None:
+    """A module whose screens arrive later: what the trader holds and lacks for it."""
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=after("4", username="trader"))
 
 
 def test_audit_denied_for_maker(snap_compare, make_app) -> None:

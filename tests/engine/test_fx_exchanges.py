@@ -114,7 +114,7 @@ async def test_review_by_another_checker_once_and_never_by_the_maker(engine: Eng
     pending = await engine.execute(maker, SubmitClientExchange(client_id=client, from_currency="USD",
                                                                to_currency="HKD", amount="70000"))
     assert (pending.forex_status, pending.audit_status) == ("SUBMITTED", "PENDING")
-    assert pending.review_reasons[0].startswith("worth 547211.00 in the standard currency")
+    assert pending.review_reasons[0].startswith("worth 547,211.00 in the standard currency")
     assert await cash(engine, maker, client) == {
         "EUR": (Decimal("20000.00"), Decimal("20000.00")), "HKD": (Decimal("1200000.00"), Decimal("1200000.00")),
         "USD": (Decimal("150000.00"), Decimal("80000.00"))}

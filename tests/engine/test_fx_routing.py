@@ -75,11 +75,11 @@ async def test_large_amounts_go_to_the_large_amount_strategy_and_are_reviewed(en
     fx_desk = await desk_at(engine, clock, MONDAY_10_HKT)
     large = await _which(engine, fx_desk, "USD", "HKD", "100000", "781470")
     assert (large.strategy.channel_name, large.strategy.change_type, large.large) == ("ICBCASIA", 1, True)
-    assert large.review_reasons[0] == "large amount (100000 USD ≥ 100000.00)"
+    assert large.review_reasons[0] == "large amount (100,000 USD ≥ 100,000.00)"
     # A small amount worth more than the pool strategy's approval starting point (500,000 HKD).
     reviewed = await _which(engine, fx_desk, "USD", "HKD", "70000", "547029")
     assert reviewed.review_reasons == (
-        "worth 547211.00 in the standard currency, at or above strategy 1's approval starting point of 500000.00",)
+        "worth 547,211.00 in the standard currency, at or above strategy 1's approval starting point of 500,000.00",)
     fx_desk = await later(engine, clock, MONDAY_1730_HKT)
     with pytest.raises(ValidationFailed, match="none in service now takes large amounts"):
         await _which(engine, fx_desk, "USD", "HKD", "100000", "781470")

@@ -39,8 +39,8 @@ _AREA_KEYS = Binding.Group("Areas", compact=True)
 
 
 def make_area(area_id: str) -> Area:
-    """A new area widget; Positions, Allocations, Admin and Audit (tables, tabs, forms) are
-    imported on first use."""
+    """A new area widget; Positions, Allocations, FX, Admin and Audit (tables, tabs, forms)
+    are imported on first use."""
     if area_id == "admin":
         from wbo_tui.screens.admin.area import AdminArea
 
@@ -57,6 +57,10 @@ def make_area(area_id: str) -> Area:
         from wbo_tui.screens.allocations.area import AllocationsArea
 
         return AllocationsArea(id="allocations")
+    if area_id == "fx":
+        from wbo_tui.screens.fx.area import FxArea
+
+        return FxArea(id="fx")
     return ModuleArea(dict(AREAS)[area_id], id=area_id)
 
 SHELL_HELP = (

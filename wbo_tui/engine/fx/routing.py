@@ -92,11 +92,11 @@ async def route(uow: UnitOfWork, from_currency: str, to_currency: str, from_amou
     standard_amount = await _in_standard(uow, from_currency, from_amount)
     reasons = []
     if large:
-        reasons.append(f"large amount ({from_amount} {from_currency} ≥ {threshold})")
+        reasons.append(f"large amount ({from_amount:,} {from_currency} ≥ {threshold:,})")
     start = chosen.approval_start_amount
     if start is not None and standard_amount >= start:
-        reasons.append(f"worth {standard_amount} in the standard currency, at or above strategy {chosen.id}'s "
-                       f"approval starting point of {start}")
+        reasons.append(f"worth {standard_amount:,} in the standard currency, at or above strategy {chosen.id}'s "
+                       f"approval starting point of {start:,}")
     return RouteDTO(strategy=chosen, large=large, standard_amount=standard_amount, review_reasons=tuple(reasons))
 
 

@@ -14,7 +14,7 @@ from wbo_tui.engine.positions import DepositDTO, ListDeposits, MarkDepositSucces
 from wbo_tui.widgets.forms import ConfirmScreen
 from wbo_tui.widgets.table_pane import cell
 from wbo_tui.screens.positions.withdrawal_forms import DepositScreen
-from wbo_tui.screens.positions.withdrawals import MoneyPane
+from wbo_tui.widgets.money_pane import MoneyPane
 from wbo_tui.widgets.moments import when
 
 

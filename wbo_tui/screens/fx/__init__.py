@@ -1,0 +1,1 @@
+"""FX area: client exchanges, reference rates, exchange-pool quotas, clients."""

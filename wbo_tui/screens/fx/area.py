@@ -1,0 +1,35 @@
+"""The FX area (currency-exchange.txt): client exchanges with their review, reference rates
+with their age, exchange-pool quotas and their ledger, clients and their cash."""
+
+from __future__ import annotations
+
+from wbo_tui.widgets.area import NEXT_TAB, Tab, TabbedArea
+from wbo_tui.screens.fx.clients import ClientsPane
+from wbo_tui.screens.fx.exchanges import ExchangesPane
+from wbo_tui.screens.fx.pool import PoolPane
+from wbo_tui.screens.fx.rates import RatesPane
+
+
+class FxArea(TabbedArea):
+    TITLE = "FX"
+    HELP = (
+        "Currency exchange. Exchanges lists client exchanges, newest first (needs "
+        "fx.customer_exchange_inquiry; a and x review one awaiting review and need "
+        "fx.customer_exchange_approval, c cancels one not yet executed and needs "
+        "fx.customer_exchange_operation). Rates shows each channel's current reference rates "
+        "with their age (fx.reference_rate_inquiry); a rate older than 26 hours is not used for "
+        "quoting. Pool shows the exchange-pool quotas, their alert amounts and every movement "
+        "(lb_hk_conversion.exchange_pool_query). Clients shows the clients and, for the "
+        "selected one, cash, held and withdrawable per currency (fx.client_inquiry). Ctrl+T "
+        "switches tabs."
+    )
+    TABS = (
+        Tab("Exchanges", "tab-fx-exchanges", ExchangesPane),
+        Tab("Rates", "tab-fx-rates", RatesPane),
+        Tab("Pool", "tab-fx-pool", PoolPane),
+        Tab("Clients", "tab-fx-clients", ClientsPane),
+    )
+    BINDINGS = [NEXT_TAB]
+
+    def __init__(self, *, id: str) -> None:  # noqa: A002
+        super().__init__(id=id, classes="fx-area")
