@@ -225,6 +225,9 @@ ROWS: list[tuple[type, str, Example, str | None, Any]] = [
      "fx.markup.update", fx.MarkupDTO),
     (fx.DeleteMarkup, "lb_hk_conversion.rate_reference_update", after_seed(_delete_markup), "fx.markup.delete",
      type(None)),
+    (fx.ConfigureBankChannel, "lb_hk_conversion.exchangeserve_update", const(fx.ConfigureBankChannel(
+        channel_name="CIBC", gateway={"kind": "http", "base_url": "http://127.0.0.1:9", "timeout_s": 2})),
+     "fx.bank_channel.configure", fx.BankChannelDTO),
     (fx.WhichStrategy, "fx.customer_exchange_inquiry", const_after_seed(fx.WhichStrategy(
         from_currency="USD", to_currency="HKD", from_amount="1000", to_amount="7814.70")), None, fx.RouteDTO),
 ]

@@ -78,7 +78,7 @@ async def test_currency_setup_is_saved_checked_and_audited(engine: Engine) -> No
         await _setup(engine, fx, "USD", standard_money=True)
     with pytest.raises(ValidationFailed, match="Minimum exchange amount has more than 0 decimal places"):
         await _setup(engine, fx, "USD", amount_precision=0, min_exchange_amount="3.50")
-    with pytest.raises(ValidationFailed, match="Amount precision must be at most 2"):
+    with pytest.raises(ValidationFailed, match="Amount precision must be a whole number from 0 to 2"):
         await _setup(engine, fx, "USD", amount_precision=3)
     with pytest.raises(ValidationFailed, match="Amount round mode"):
         await _setup(engine, fx, "USD", amount_round_mode="banker")

@@ -42,7 +42,7 @@ from .clock import Seconds
 
 log = logging.getLogger(__name__)
 
-# The tables triggers watch (as created by migrations 0010 and 0012; a later migration
+# The tables triggers watch (as created by migrations 0010, 0012 and 0013; a later migration
 # that watches another table adds it here too).
 WATCHED_TABLES: frozenset[str] = frozenset({
     "currencies", "roles", "role_permissions", "operators", "operator_roles", "operator_permissions",
@@ -52,6 +52,7 @@ WATCHED_TABLES: frozenset[str] = frozenset({
     "clients", "client_cash_movements", "client_cash_holds", "fx_currency_configs", "fx_currency_pairs",
     "fx_exchange_strategies", "fx_pool_quotas", "fx_pool_ledger", "fx_amount_configs", "fx_reference_rates",
     "fx_reference_rate_journal", "fx_exchanges", "fx_reference_markups", "fx_executed_markups",
+    "fx_bank_channels", "fx_channel_orders", "fx_profit_loss",
 })
 ACCESS_TOPICS: frozenset[str] = frozenset({"operators", "operator_roles", "operator_permissions", "role_permissions"})
 """The tables an operator's permissions come from: a list refused for want of a permission

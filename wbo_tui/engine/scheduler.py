@@ -71,6 +71,12 @@ class EngineScheduler:
                 self.allocation_tick, IntervalTrigger(seconds=self.allocation_interval_s), id="allocations",
                 max_instances=1, coalesce=True, misfire_grace_time=max(1, int(self.allocation_interval_s)),
             )
+            # Bank exchange orders still open (sent, unanswered, unknown): every process asks;
+            # the bank's idempotency and the guarded settlement make each settle once.
+            self._scheduler.add_job(
+                self.fx_tick, IntervalTrigger(seconds=self.allocation_interval_s), id="fx-channel-orders",
+                max_instances=1, coalesce=True, misfire_grace_time=max(1, int(self.allocation_interval_s)),
+            )
         self._scheduler.start()
 
     async def allocation_tick(self) -> Any:
@@ -79,6 +85,16 @@ class EngineScheduler:
                 return await self.engine.run_allocations()
             except Exception:  # noqa: BLE001 - a failed pass must not stop the schedule
                 log.exception("Allocation pass failed")
+                return None
+
+    async def fx_tick(self) -> Any:
+        from .fx.channel_execution import drive_due
+
+        async with self._in_flight():
+            try:
+                return await self.engine.call(drive_due, self.engine)
+            except Exception:  # noqa: BLE001 - a failed pass must not stop the schedule
+                log.exception("FX channel order pass failed")
                 return None
 
     async def delivery_tick(self) -> Any:

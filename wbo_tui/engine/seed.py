@@ -33,7 +33,7 @@ async def seed(engine: Engine, data: dict[str, Any], *, data_dir: Path | None = 
     if data.get("fx_currency_setup"):
         from .fx.seed_data import seed_fx
 
-        await seed_fx(engine, data, SEED_TOOL)
+        await seed_fx(engine, data, SEED_TOOL, data_dir or Path.cwd())
 
 
 async def _seed_allocation_rules(engine: Engine, data: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ client exchanges, exceptions, profit and loss."""
 from __future__ import annotations
 
 from . import (  # noqa: F401  (registers handlers)
+    bank_channels,
     clients,
     currency_setup,
     exchanges,
@@ -19,6 +20,7 @@ from . import (  # noqa: F401  (registers handlers)
     routing,
     strategies,
 )
+from .bank_channels import BankChannelDTO, ConfigureBankChannel
 from .clients import ClientCash, ClientCashDTO, ClientDetailDTO, ClientDTO, ImportClients, ImportResult, ListClients
 from .currency_setup import CurrencySetupDTO, ListCurrencySetup, UpdateCurrencySetup
 from .markups import (
@@ -59,6 +61,7 @@ from .strategies import (
 )
 
 __all__ = [
+    "BankChannelDTO", "ConfigureBankChannel",
     "AddExecutedMarkup", "AddReferenceMarkup", "AppliedMarkup", "DeleteMarkup", "ListExecutedMarkups",
     "ListReferenceMarkups", "MarkupDTO", "TierInput", "UpdateExecutedMarkup", "UpdateReferenceMarkup",
     "CancelClientExchange", "ExchangeDTO", "GetClientExchange", "ListClientExchanges", "ReviewClientExchange",

@@ -4,7 +4,8 @@ An Exchange Pool exchange settles at once, in the transaction that decides it: t
 source amount leaves the client's cash, the target amount arrives, and the pool's quotas
 move (the target currency's down by what the pool paid out, the source currency's up by
 what it took in, where that currency has a pool), each with its ledger row.  A Bank
-Exchange waits for its channel: it is PROCESSING until the channel's answer settles it.
+Exchange is PROCESSING, its channel order sent after the commit (``channel_execution``),
+until the channel's answer settles it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from .tables import fx_exchanges
 async def execute_now(uow: UnitOfWork, exchange: ExchangeDTO) -> ExchangeDTO:
     if exchange.service_strategy == "BATCH":
         return await settle_on_pool(uow, exchange)
+    from .channel_execution import open_channel_order
+
     await _move(uow, exchange, "PROCESSING")
+    await open_channel_order(uow, exchange)
     uow.record("fx.exchange.processing", "client_exchange", exchange.forex_id, None,
                {"channel": exchange.channel_name})
     return await get_exchange(uow, exchange.id)

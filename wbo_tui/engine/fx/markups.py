@@ -322,3 +322,19 @@ def tier_markup(markup: MarkupDTO, amount: Decimal) -> Decimal:
             return Decimal(str(tier["markup"]))
     raise AssertionError("tiers cover every amount from 0 (checked when saved)")
 
+
+
+async def executed_markup(uow: UnitOfWork, service_strategy: str, channel_name: str | None, source: str,
+                          target: str, amount: Decimal) -> tuple[str, Decimal] | None:
+    """The executed-rate markup in force now for an exchange of ``amount``: (mode, value),
+    or None.  Of several in force, the newest counts."""
+    c = fx_executed_markups.c
+    stmt = select(fx_executed_markups).where(
+        c.service_strategy == service_strategy, c.from_currency == source, c.to_currency == target,
+        c.channel_name.is_(None) if channel_name is None else c.channel_name == channel_name).order_by(c.id.desc())
+    for row in await uow.conn.execute(stmt):
+        markup = _executed_dto(row)
+        if markup.default_effective or (markup.start_time is not None and markup.end_time is not None
+                                        and markup.start_time <= uow.now < markup.end_time):
+            return markup.spread_mode, tier_markup(markup, amount)
+    return None

@@ -1,6 +1,6 @@
 """Tables for currency exchange: clients and their cash, currency setup, currency pairs,
 exchange strategies, exchange-pool quotas and their ledger, large-amount criteria
-(migration 0012_fx_foundation)."""
+(migration 0012_fx_foundation); client exchanges and markups (0013_fx_exchanges)."""
 
 from __future__ import annotations
 

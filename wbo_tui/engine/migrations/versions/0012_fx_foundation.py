@@ -60,14 +60,12 @@ ADDED = {
 }
 WATCHED = ("clients", "client_cash_movements", "client_cash_holds", "fx_currency_configs", "fx_currency_pairs",
            "fx_exchange_strategies", "fx_pool_quotas", "fx_pool_ledger", "fx_amount_configs", "fx_reference_rates",
-           "fx_reference_rate_journal", "fx_exchanges", "fx_reference_markups", "fx_executed_markups")
+           "fx_reference_rate_journal")
 GRANTS = (("role_permissions", "role_id"), ("operator_permissions", "operator_id"))
 
 
 def upgrade() -> None:
     _tables()
-    _exchange_table()
-    _markup_tables()
     _move_grants()
     _watch()
 
@@ -244,84 +242,6 @@ def _rate_tables() -> None:
     )
     op.create_index("ix_fx_reference_rate_journal_pair", "fx_reference_rate_journal",
                     ["other_currency", "channel_name", "rate_type", "id"])
-
-
-def _exchange_table() -> None:
-    op.create_table(
-        "fx_exchanges",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("forex_id", sa.String(40), nullable=False, unique=True),
-        sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False),
-        sa.Column("from_currency", sa.String(12), sa.ForeignKey("currencies.code"), nullable=False),
-        sa.Column("from_amount", Amount, nullable=False),
-        sa.Column("to_currency", sa.String(12), sa.ForeignKey("currencies.code"), nullable=False),
-        sa.Column("to_amount", Amount, nullable=False),
-        sa.Column("fixed_side", sa.String(4), nullable=False),
-        sa.Column("rate", Amount, nullable=False),
-        sa.Column("reference_rate", Amount, nullable=True),
-        sa.Column("rate_source", sa.String(40), nullable=False),
-        sa.Column("rate_steps", sa.String(300), nullable=False),
-        sa.Column("strategy_id", sa.Integer, sa.ForeignKey("fx_exchange_strategies.id"), nullable=False),
-        sa.Column("service_strategy", sa.String(8), nullable=False),
-        sa.Column("change_type", sa.Integer, nullable=False),
-        sa.Column("channel_name", sa.String(32), nullable=True),
-        sa.Column("standard_amount", Amount, nullable=False),
-        sa.Column("forex_status", sa.String(12), nullable=False),
-        sa.Column("audit_status", sa.String(8), nullable=False),
-        sa.Column("review_reasons", sa.Text, nullable=False),
-        sa.Column("maker_id", sa.Integer, sa.ForeignKey("operators.id"), nullable=False),
-        sa.Column("checker_id", sa.Integer, sa.ForeignKey("operators.id"), nullable=True),
-        sa.Column("audit_remark", sa.String(200), nullable=False),
-        sa.Column("order_remark", sa.String(200), nullable=False),
-        sa.Column("origin", sa.String(12), nullable=False),
-        sa.Column("version", sa.Integer, nullable=False),
-        sa.Column("created_at", UtcDateTime, nullable=False),
-        sa.Column("updated_at", UtcDateTime, nullable=False),
-        sa.Column("success_time", UtcDateTime, nullable=True),
-        sa.CheckConstraint("forex_status IN ('SUBMITTED', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'REJECTED', "
-                           "'CANCELLED', 'UNKNOWN')", name="ck_fx_exchanges_status"),
-        sa.CheckConstraint("audit_status IN ('NONE', 'PENDING', 'APPROVED', 'REJECTED')", name="ck_fx_exchanges_audit"),
-        sa.CheckConstraint("checker_id IS NULL OR checker_id <> maker_id", name="ck_fx_exchanges_four_eyes"),
-        sa.CheckConstraint("fixed_side IN ('FROM', 'TO')", name="ck_fx_exchanges_side"),
-    )
-    op.create_index("ix_fx_exchanges_status", "fx_exchanges", ["forex_status", "id"])
-    op.create_index("ix_fx_exchanges_client", "fx_exchanges", ["client_id", "id"])
-
-
-def _markup_tables() -> None:
-    op.create_table(
-        "fx_reference_markups",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("channel_name", sa.String(16), nullable=False),
-        sa.Column("from_currency", sa.String(12), sa.ForeignKey("currencies.code"), nullable=False),
-        sa.Column("to_currency", sa.String(12), sa.ForeignKey("currencies.code"), nullable=False),
-        sa.Column("spread_mode", sa.String(8), nullable=False),
-        sa.Column("bp", Amount, nullable=False),
-        sa.Column("version", sa.Integer, nullable=False),
-        sa.Column("created_at", UtcDateTime, nullable=False),
-        sa.Column("updated_at", UtcDateTime, nullable=False),
-        sa.UniqueConstraint("channel_name", "from_currency", "to_currency", name="uq_fx_reference_markups_pair"),
-        sa.CheckConstraint("spread_mode IN ('VALUE', 'RATE')", name="ck_fx_reference_markups_mode"),
-    )
-    op.create_table(
-        "fx_executed_markups",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("service_strategy", sa.String(8), nullable=False),
-        sa.Column("channel_name", sa.String(32), nullable=True),
-        sa.Column("from_currency", sa.String(12), sa.ForeignKey("currencies.code"), nullable=False),
-        sa.Column("to_currency", sa.String(12), sa.ForeignKey("currencies.code"), nullable=False),
-        sa.Column("spread_mode", sa.String(8), nullable=False),
-        sa.Column("spread_value", sa.Text, nullable=False),
-        sa.Column("default_effective", sa.Boolean, nullable=False),
-        sa.Column("start_time", UtcDateTime, nullable=True),
-        sa.Column("end_time", UtcDateTime, nullable=True),
-        sa.Column("version", sa.Integer, nullable=False),
-        sa.Column("created_at", UtcDateTime, nullable=False),
-        sa.Column("updated_at", UtcDateTime, nullable=False),
-        sa.CheckConstraint("spread_mode IN ('VALUE', 'RATE')", name="ck_fx_executed_markups_mode"),
-        sa.CheckConstraint("(service_strategy = 'SINGLE') = (channel_name IS NOT NULL)",
-                           name="ck_fx_executed_markups_channel"),
-    )
 
 
 def _move_grants() -> None:

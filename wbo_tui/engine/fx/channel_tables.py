@@ -1,0 +1,65 @@
+"""Tables for bank exchange execution: the configured bank exchange channels, the orders
+sent to them (the vendor's ``atm_forex_channel_orders``) and each executed exchange's
+profit and loss (``atm_forex_profit_loss``); migration 0012_fx_foundation."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table, Text
+
+from ..schema import metadata
+from ..types import Amount, UtcDateTime
+
+CHANNEL_STATUSES = ("PENDING_SEND", "PROCESSING", "SUCCEEDED", "FAILED", "UNKNOWN")
+
+fx_bank_channels = Table(
+    "fx_bank_channels",
+    metadata,
+    Column("channel_name", String(32), primary_key=True),
+    Column("gateway", Text, nullable=False),  # JSON: {"kind": "simulated", ...} or {"kind": "http", ...}
+    Column("enabled", Boolean, nullable=False),
+)
+
+fx_channel_orders = Table(
+    "fx_channel_orders",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("order_no", String(40), nullable=False, unique=True),  # the id the bank knows it by
+    Column("forex_id", String(40), ForeignKey("fx_exchanges.forex_id"), nullable=False),
+    Column("channel_name", String(32), nullable=False),
+    Column("from_currency", String(12), nullable=False),
+    Column("from_amount", Amount, nullable=False),
+    Column("to_currency", String(12), nullable=False),
+    Column("to_amount", Amount, nullable=True),
+    Column("channel_rate", Amount, nullable=True),
+    Column("serial_no", String(64), nullable=True),
+    Column("channel_status", String(12), nullable=False),
+    Column("origin_status", String(32), nullable=False),
+    Column("origin_text", String(300), nullable=False),
+    Column("abnormal", Boolean, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_check_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("success_time", UtcDateTime, nullable=True),
+    Index("ix_fx_channel_orders_due", "channel_status", "next_check_at"),
+    Index("ix_fx_channel_orders_forex", "forex_id"),
+)
+
+fx_profit_loss = Table(
+    "fx_profit_loss",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("forex_id", String(40), ForeignKey("fx_exchanges.forex_id"), nullable=False, unique=True),
+    Column("client_ordid", String(40), nullable=True),  # the channel order (None: a pool exchange)
+    Column("channel_name", String(32), nullable=True),
+    Column("currency", String(12), nullable=False),  # the target currency
+    Column("channel_rate", Amount, nullable=False),
+    Column("channel_amount", Amount, nullable=False),
+    Column("user_rate", Amount, nullable=False),
+    Column("user_amount", Amount, nullable=False),
+    Column("profit_loss", Amount, nullable=False),
+    Column("order_offset", Amount, nullable=False),
+    Column("standard_profit_loss", Amount, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_fx_profit_loss_day", "currency", "created_at"),
+)
