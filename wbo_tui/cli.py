@@ -121,8 +121,9 @@ def demo(
     # The demo's audit key and anchor file, beside its database (README, "Audit chain").
     key_file, anchor_file = demo_audit_files(db)
     if reset or not db.exists():
-        bank = db.resolve().parent / "wbo-demo-bank.sqlite"
-        for path in (db, bank):
+        folder = db.resolve().parent
+        # The simulated settlement bank and the simulated FX bank beside it start afresh too.
+        for path in (db, folder / "wbo-demo-bank.sqlite", folder / "wbo-demo-fx-bank.sqlite"):
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
         key_file.unlink(missing_ok=True)
