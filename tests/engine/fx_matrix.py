@@ -8,7 +8,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from engine_support import REPO
+from engine_support import REPO, execute_raw, scalar
 
 from wbo_tui.engine import fx
 from wbo_tui.engine.fx.seed_data import seed_fx
@@ -146,6 +146,27 @@ async def _delete_markup(world: Any) -> Any:  # noqa: ANN401
     return fx.DeleteMarkup(kind="REFERENCE", markup_id=m.id, expected_version=m.version)
 
 
+async def _failed_order(world: Any) -> str:  # noqa: ANN401
+    """A bank exchange whose channel order failed: an exception record."""
+    made = await world.engine.execute(world.maker, fx.SubmitClientExchange(
+        client_id=await _client(world, "C-100001"), from_currency="USD", to_currency="HKD", amount="100"))
+    await execute_raw(world.engine, "UPDATE fx_channel_orders SET channel_status = 'FAILED', abnormal = :t "
+                                    "WHERE forex_id = :f", t=True, f=made.forex_id)
+    return await scalar(world.engine, "SELECT order_no FROM fx_channel_orders WHERE forex_id = :f", f=made.forex_id)
+
+
+async def _apply(world: Any) -> Any:  # noqa: ANN401
+    return fx.ApplyExceptionHandling(order_no=await _failed_order(world), apply_type="FAILURE_APPLY",
+                                     apply_remark="matrix")
+
+
+async def _review_exception(world: Any) -> Any:  # noqa: ANN401
+    order_no = await _failed_order(world)
+    await world.engine.execute(world.maker, fx.ApplyExceptionHandling(order_no=order_no, apply_type="FAILURE_APPLY",
+                                                                      apply_remark="matrix"))
+    return fx.ReviewExceptionHandling(order_nos=(order_no,), review_type="REVIEW_REJECTED", review_remark="matrix")
+
+
 SETUP_ONLY = fx.UpdateCurrencySetup(currency="USD", support_exchange=True, exchange_rate_precision=4,
                                     amount_precision=2, amount_round_mode="round", min_exchange_amount="3.00",
                                     standard_money=False, expected_version=0)
@@ -228,6 +249,12 @@ ROWS: list[tuple[type, str, Example, str | None, Any]] = [
     (fx.ConfigureBankChannel, "lb_hk_conversion.exchangeserve_update", const(fx.ConfigureBankChannel(
         channel_name="CIBC", gateway={"kind": "http", "base_url": "http://127.0.0.1:9", "timeout_s": 2})),
      "fx.bank_channel.configure", fx.BankChannelDTO),
+    (fx.ListExceptionRecords, "fx.customer_exchange_inquiry", const_after_seed(fx.ListExceptionRecords()), None,
+     tuple),
+    (fx.ApplyExceptionHandling, "fx.exchange_exception_operation", after_seed(_apply), "fx.exception.apply",
+     fx.ExceptionRecordDTO),
+    (fx.ReviewExceptionHandling, "fx.customer_exchange_approval", after_seed(_review_exception),
+     "fx.exception.reject", fx.ExceptionReviewResult),
     (fx.WhichStrategy, "fx.customer_exchange_inquiry", const_after_seed(fx.WhichStrategy(
         from_currency="USD", to_currency="HKD", from_amount="1000", to_amount="7814.70")), None, fx.RouteDTO),
 ]

@@ -273,6 +273,8 @@ AMOUNT_BASES.update({
     fx.AddReferenceMarkup: {"channel_name": "HKEX", "from_currency": "USD", "to_currency": "HKD",
                             "spread_mode": "RATE", "bp": "1"},
     fx.UpdateReferenceMarkup: {"markup_id": 1, "spread_mode": "RATE", "bp": "1", "expected_version": 1},
+    fx.ApplyExceptionHandling: {"order_no": "CO-1", "apply_type": "SUCCESS_APPLY", "apply_channel_rate": "7.8",
+                                "apply_remark": "r"},
     fx.SubmitClientExchange: {"client_id": 1, "from_currency": "USD", "to_currency": "HKD", "amount": "1",
                               "custom_rate": "7.8"},
 })

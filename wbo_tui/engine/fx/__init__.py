@@ -8,6 +8,7 @@ from . import (  # noqa: F401  (registers handlers)
     bank_channels,
     clients,
     currency_setup,
+    exceptions,
     exchanges,
     execution,
     large_amount,
@@ -43,6 +44,13 @@ from .pairs import (
     PairTargetDTO,
     SetDefaultPair,
 )
+from .exceptions import (
+    ApplyExceptionHandling,
+    ExceptionRecordDTO,
+    ExceptionReviewResult,
+    ListExceptionRecords,
+    ReviewExceptionHandling,
+)
 from .exchanges import ExchangeDTO, GetClientExchange, ListClientExchanges, SubmitClientExchange
 from .large_amount import AmountConfigDTO, DeleteAmountConfig, ListAmountConfigs, SetAmountConfig
 from .pool import AddPoolQuota, AdjustPoolQuota, ListPoolQuotas, PoolLedger, PoolMovementDTO, PoolQuotaDTO
@@ -61,6 +69,8 @@ from .strategies import (
 )
 
 __all__ = [
+    "ApplyExceptionHandling", "ExceptionRecordDTO", "ExceptionReviewResult", "ListExceptionRecords",
+    "ReviewExceptionHandling",
     "BankChannelDTO", "ConfigureBankChannel",
     "AddExecutedMarkup", "AddReferenceMarkup", "AppliedMarkup", "DeleteMarkup", "ListExecutedMarkups",
     "ListReferenceMarkups", "MarkupDTO", "TierInput", "UpdateExecutedMarkup", "UpdateReferenceMarkup",

@@ -154,7 +154,7 @@ async def settle(engine: Any, order_no: str, state: ChannelOrderState) -> str:  
         exchange = await get_exchange(uow, (await uow.conn.execute(select(fx_exchanges.c.id).where(
             fx_exchanges.c.forex_id == order.forex_id))).scalar_one())
         if status == "SUCCEEDED":
-            await _settle_success(uow, exchange, order_no, state)
+            await settle_success(uow, exchange, order_no, state)
         elif status == "FAILED":
             uow.record("fx.channel_order.failed", "channel_order", order_no, None,
                        {"forex_id": exchange.forex_id, "reason": state.reason})
@@ -164,7 +164,7 @@ async def settle(engine: Any, order_no: str, state: ChannelOrderState) -> str:  
         return status
 
 
-async def _settle_success(uow: UnitOfWork, exchange: ExchangeDTO, order_no: str, state: ChannelOrderState) -> None:
+async def settle_success(uow: UnitOfWork, exchange: ExchangeDTO, order_no: str, state: ChannelOrderState) -> None:
     assert state.channel_rate is not None and state.to_amount is not None
     source = await get_setup(uow, exchange.from_currency)
     target = await get_setup(uow, exchange.to_currency)

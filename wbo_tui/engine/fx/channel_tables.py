@@ -36,6 +36,16 @@ fx_channel_orders = Table(
     Column("origin_status", String(32), nullable=False),
     Column("origin_text", String(300), nullable=False),
     Column("abnormal", Boolean, nullable=False),
+    # Exception handling (the vendor's ``abnormal_apply``): one application at a time,
+    # then a second person's review (``abnormal_batch_review``).
+    Column("apply_type", String(16), nullable=True),  # SUCCESS_APPLY | FAILURE_APPLY | RETRY_APPLY
+    Column("apply_channel_rate", Amount, nullable=True),
+    Column("apply_channel_name", String(32), nullable=True),
+    Column("apply_remark", String(200), nullable=True),
+    Column("applied_by", Integer, ForeignKey("operators.id"), nullable=True),
+    Column("apply_status", String(16), nullable=True),  # PENDING_REVIEW | APPROVED | REJECTED
+    Column("reviewed_by", Integer, ForeignKey("operators.id"), nullable=True),
+    Column("review_remark", String(200), nullable=True),
     Column("attempts", Integer, nullable=False),
     Column("next_check_at", UtcDateTime, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
