@@ -255,6 +255,9 @@ ROWS: list[tuple[type, str, Example, str | None, Any]] = [
      fx.ExceptionRecordDTO),
     (fx.ReviewExceptionHandling, "fx.customer_exchange_approval", after_seed(_review_exception),
      "fx.exception.reject", fx.ExceptionReviewResult),
+    (fx.ConfigureRateSource, "fx.reference_rate_operation", const(fx.ConfigureRateSource(
+        channel_name="IB", rate_type="SPOT", gateway={"kind": "http", "base_url": "http://127.0.0.1:9"},
+        hourly=True)), "fx.rate_source.configure", fx.RateSourceDTO),
     (fx.WhichStrategy, "fx.customer_exchange_inquiry", const_after_seed(fx.WhichStrategy(
         from_currency="USD", to_currency="HKD", from_amount="1000", to_amount="7814.70")), None, fx.RouteDTO),
 ]

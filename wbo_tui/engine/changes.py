@@ -52,7 +52,7 @@ WATCHED_TABLES: frozenset[str] = frozenset({
     "clients", "client_cash_movements", "client_cash_holds", "fx_currency_configs", "fx_currency_pairs",
     "fx_exchange_strategies", "fx_pool_quotas", "fx_pool_ledger", "fx_amount_configs", "fx_reference_rates",
     "fx_reference_rate_journal", "fx_exchanges", "fx_reference_markups", "fx_executed_markups",
-    "fx_bank_channels", "fx_channel_orders", "fx_profit_loss",
+    "fx_bank_channels", "fx_channel_orders", "fx_profit_loss", "fx_rate_sources", "fx_rate_refresh_runs",
 })
 ACCESS_TOPICS: frozenset[str] = frozenset({"operators", "operator_roles", "operator_permissions", "role_permissions"})
 """The tables an operator's permissions come from: a list refused for want of a permission

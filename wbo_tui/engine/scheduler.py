@@ -71,8 +71,9 @@ class EngineScheduler:
                 self.allocation_tick, IntervalTrigger(seconds=self.allocation_interval_s), id="allocations",
                 max_instances=1, coalesce=True, misfire_grace_time=max(1, int(self.allocation_interval_s)),
             )
-            # Bank exchange orders still open (sent, unanswered, unknown): every process asks;
-            # the bank's idempotency and the guarded settlement make each settle once.
+            # Reference-rate refreshes that are due (one process per slot), then bank exchange
+            # orders still open (sent, unanswered, unknown): every process asks; the bank's
+            # idempotency and the guarded settlement make each settle once.
             self._scheduler.add_job(
                 self.fx_tick, IntervalTrigger(seconds=self.allocation_interval_s), id="fx-channel-orders",
                 max_instances=1, coalesce=True, misfire_grace_time=max(1, int(self.allocation_interval_s)),
@@ -89,8 +90,13 @@ class EngineScheduler:
 
     async def fx_tick(self) -> Any:
         from .fx.channel_execution import drive_due
+        from .fx.rate_refresh import refresh_due
 
         async with self._in_flight():
+            try:
+                await self.engine.call(refresh_due, self.engine, self.holder)
+            except Exception:  # noqa: BLE001 - a failed pass must not stop the schedule
+                log.exception("FX rate refresh pass failed")
             try:
                 return await self.engine.call(drive_due, self.engine)
             except Exception:  # noqa: BLE001 - a failed pass must not stop the schedule

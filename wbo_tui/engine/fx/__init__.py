@@ -16,6 +16,7 @@ from . import (  # noqa: F401  (registers handlers)
     pairs,
     pool,
     rate_import,
+    rate_refresh,
     rates,
     review,
     routing,
@@ -56,6 +57,7 @@ from .large_amount import AmountConfigDTO, DeleteAmountConfig, ListAmountConfigs
 from .pool import AddPoolQuota, AdjustPoolQuota, ListPoolQuotas, PoolLedger, PoolMovementDTO, PoolQuotaDTO
 from .rate_import import ImportReferenceRates, RateImportResult, template_csv
 from .rate_math import reference_rate, rounded
+from .rate_refresh import ConfigureRateSource, RateSourceDTO
 from .review import CancelClientExchange, ReviewClientExchange
 from .routing import RouteDTO, WhichStrategy
 from .rates import EditReferenceRate, ListReferenceRates, PairRateDTO, ReferenceRateDTO, ReferenceRateHistory
@@ -69,6 +71,7 @@ from .strategies import (
 )
 
 __all__ = [
+    "ConfigureRateSource", "RateSourceDTO",
     "ApplyExceptionHandling", "ExceptionRecordDTO", "ExceptionReviewResult", "ListExceptionRecords",
     "ReviewExceptionHandling",
     "BankChannelDTO", "ConfigureBankChannel",

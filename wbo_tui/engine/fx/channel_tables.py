@@ -73,3 +73,27 @@ fx_profit_loss = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_fx_profit_loss_day", "currency", "created_at"),
 )
+
+# Rate sources the reference rates are refreshed from, per channel and rate type: daily at
+# 13:00 Hong Kong time, or hourly where the channel publishes hourly.
+fx_rate_sources = Table(
+    "fx_rate_sources",
+    metadata,
+    Column("channel_name", String(16), primary_key=True),
+    Column("rate_type", String(8), primary_key=True),
+    Column("gateway", Text, nullable=False),
+    Column("hourly", Boolean, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+)
+
+# One row per refresh slot (channel, type, day or hour): the first process to insert it
+# refreshes; every other console finds it taken.
+fx_rate_refresh_runs = Table(
+    "fx_rate_refresh_runs",
+    metadata,
+    Column("slot", String(60), primary_key=True),
+    Column("holder", String(80), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Column("outcome", String(300), nullable=True),
+)

@@ -25,6 +25,8 @@ TOPICS: tuple[Topic, ...] = (
           "A settlement channel could not be polled (once per outage), and when it answers again"),
     Topic("approval.pending", "Approvals", "An item was submitted for approval (four eyes): it awaits a checker"),
     Topic("fx.pool_alert", "FX", "An exchange-pool quota fell below its alert amount (once per crossing)"),
+    Topic("fx.rate_refresh_failed", "FX", "A scheduled reference-rate refresh failed (the source's answer and "
+          "the rates in use are named)"),
     Topic("fx.exchange_review", "FX", "A client exchange awaits review (large amount or above the approval "
           "starting point)"),
 )

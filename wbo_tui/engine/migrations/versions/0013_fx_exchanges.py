@@ -29,7 +29,7 @@ branch_labels = None
 depends_on = None
 
 WATCHED = ("fx_exchanges", "fx_reference_markups", "fx_executed_markups", "fx_bank_channels", "fx_channel_orders",
-           "fx_profit_loss")
+           "fx_profit_loss", "fx_rate_sources", "fx_rate_refresh_runs")
 
 
 def upgrade() -> None:
@@ -173,6 +173,22 @@ def _channel_tables() -> None:
         sa.Column("created_at", UtcDateTime, nullable=False),
     )
     op.create_index("ix_fx_profit_loss_day", "fx_profit_loss", ["currency", "created_at"])
+    op.create_table(
+        "fx_rate_sources",
+        sa.Column("channel_name", sa.String(16), primary_key=True),
+        sa.Column("rate_type", sa.String(8), primary_key=True),
+        sa.Column("gateway", sa.Text, nullable=False),
+        sa.Column("hourly", sa.Boolean, nullable=False),
+        sa.Column("enabled", sa.Boolean, nullable=False),
+    )
+    op.create_table(
+        "fx_rate_refresh_runs",
+        sa.Column("slot", sa.String(60), primary_key=True),
+        sa.Column("holder", sa.String(80), nullable=False),
+        sa.Column("started_at", UtcDateTime, nullable=False),
+        sa.Column("finished_at", UtcDateTime, nullable=True),
+        sa.Column("outcome", sa.String(300), nullable=True),
+    )
 
 
 def _watch() -> None:
