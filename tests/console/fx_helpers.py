@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from console_helpers import PASSWORDS, START
+from sqlalchemy import text
 
 from wbo_tui.engine import Engine, FixedClock, SequentialIds
 from wbo_tui.engine.fx import ListClients, SubmitClientExchange
@@ -27,10 +28,15 @@ async def seed(engine: Engine, *, exchanges: bool = True) -> None:
     maker = await engine.login("maker", PASSWORDS["maker"])
     clients = {c.account_no: c.id for c in await engine.query(maker, ListClients())}
     # One that settles at the bank channel (processing), one that awaits review.
-    await engine.execute(maker, SubmitClientExchange(client_id=clients["C-100001"], from_currency="USD",
-                                                     to_currency="HKD", amount="1000"))
+    first = await engine.execute(maker, SubmitClientExchange(client_id=clients["C-100001"], from_currency="USD",
+                                                             to_currency="HKD", amount="1000"))
     await engine.execute(maker, SubmitClientExchange(client_id=clients["M-200001"], from_currency="USD",
                                                      to_currency="HKD", amount="70000"))
+    # The first one's channel order failed at the bank: an exception record.
+    async with engine.db.begin() as conn:
+        await conn.execute(text("UPDATE fx_channel_orders SET channel_status = 'FAILED', abnormal = :t, "
+                                "origin_text = 'beneficiary bank rejected' WHERE forex_id = :f"),
+                           {"t": True, "f": first.forex_id})
 
 
 def seed_in_thread(db_url: str, *, exchanges: bool = True) -> None:

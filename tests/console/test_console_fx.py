@@ -21,7 +21,7 @@ from wbo_tui.widgets.forms import ConfirmScreen
 
 SMALL, LARGE = (80, 24), (160, 48)
 BOTH = pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
-TABS = {"exchanges": 0, "rates": 1, "pool": 2, "clients": 3}
+TABS = {"exchanges": 0, "exceptions": 1, "rates": 2, "pool": 3, "clients": 4}
 
 
 async def open_fx(pilot: Pilot, username: str, tab: str = "exchanges") -> None:
@@ -112,3 +112,38 @@ def listed(username: str, tab: str):  # noqa: ANN201
 def test_fx_lists(snap_compare, make_app, db_url, size, tab: str) -> None:
     seed_in_thread(db_url)
     assert snap_compare(make_app(), terminal_size=size, run_before=listed("checker", tab))
+
+
+async def test_an_exception_is_handled_then_approved_by_another(make_app, engine: Engine) -> None:
+    from wbo_tui.engine.fx import ListExceptionRecords
+    from wbo_tui.screens.fx.exception_forms import ExceptionApplyScreen
+    from wbo_tui.screens.fx.exceptions import ExceptionsPane
+
+    await seed(engine)
+    app = make_app()
+    async with app.run_test(size=LARGE) as pilot:
+        await open_fx(pilot, "maker", "exceptions")
+        pane = app.screen.query_one(ExceptionsPane)
+        (order_no,) = list(pane.items)
+        pane.table.move_cursor(row=pane.table.get_row_index(order_no))
+        await settle(pilot)
+        await pilot.press("m")
+        await wait_for_screen(pilot, ExceptionApplyScreen)
+        await type_into(pilot, "#exception-remark", "bank confirmed nothing moved")
+        await pilot.click("#submit")
+        await wait_for_screen(pilot, ShellScreen)
+        await wait_until(pilot, lambda: pane.items[order_no].apply_status == "PENDING_REVIEW", "the handling")
+        assert "you applied this handling" in pane.hint_text()
+    app = make_app()
+    async with app.run_test(size=LARGE) as pilot:
+        await open_fx(pilot, "checker", "exceptions")
+        pane = app.screen.query_one(ExceptionsPane)
+        pane.table.move_cursor(row=pane.table.get_row_index(order_no))
+        await settle(pilot)
+        await pilot.press("a")
+        await wait_for_screen(pilot, ConfirmScreen)
+        await pilot.press("enter")
+        await wait_for_screen(pilot, ShellScreen)
+        await wait_until(pilot, lambda: order_no not in pane.items, "the record to leave the exceptions")
+    checker = await engine.login("checker", "Lantau-Bridge-3")
+    assert await engine.query(checker, ListExceptionRecords()) == ()

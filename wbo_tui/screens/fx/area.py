@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from wbo_tui.widgets.area import NEXT_TAB, Tab, TabbedArea
 from wbo_tui.screens.fx.clients import ClientsPane
+from wbo_tui.screens.fx.exceptions import ExceptionsPane
 from wbo_tui.screens.fx.exchanges import ExchangesPane
 from wbo_tui.screens.fx.pool import PoolPane
 from wbo_tui.screens.fx.rates import RatesPane
@@ -16,7 +17,9 @@ class FxArea(TabbedArea):
         "Currency exchange. Exchanges lists client exchanges, newest first (needs "
         "fx.customer_exchange_inquiry; a and x review one awaiting review and need "
         "fx.customer_exchange_approval, c cancels one not yet executed and needs "
-        "fx.customer_exchange_operation). Rates shows each channel's current reference rates "
+        "fx.customer_exchange_operation). Exceptions lists channel orders that failed, came back unknown or "
+        "stalled: s, m and e apply a handling (fx.exchange_exception_operation), a and x review it "
+        "(fx.customer_exchange_approval). Rates shows each channel's current reference rates "
         "with their age (fx.reference_rate_inquiry); a rate older than 26 hours is not used for "
         "quoting. Pool shows the exchange-pool quotas, their alert amounts and every movement "
         "(lb_hk_conversion.exchange_pool_query). Clients shows the clients and, for the "
@@ -25,6 +28,7 @@ class FxArea(TabbedArea):
     )
     TABS = (
         Tab("Exchanges", "tab-fx-exchanges", ExchangesPane),
+        Tab("Exceptions", "tab-fx-exceptions", ExceptionsPane),
         Tab("Rates", "tab-fx-rates", RatesPane),
         Tab("Pool", "tab-fx-pool", PoolPane),
         Tab("Clients", "tab-fx-clients", ClientsPane),
