@@ -172,6 +172,10 @@ SETUP_ONLY = fx.UpdateCurrencySetup(currency="USD", support_exchange=True, excha
                                     standard_money=False, expected_version=0)
 CLIENTS = "account_no,name,account_type,currency,opening_balance\nC-900001,Matrix Client,cash,HKD,100.00\n"
 
+# Commands after whose commit the FX engine acts as itself: a bank exchange's channel
+# order is sent (and, the matrix's bank being unconfigured, its failure recorded).
+FOLLOW_UPS = frozenset({fx.SubmitClientExchange})
+
 # (class, permission, example, audit action or None, result type)
 ROWS: list[tuple[type, str, Example, str | None, Any]] = [
     (fx.ListCurrencySetup, "fx.currency_setup_inquiry", const(fx.ListCurrencySetup()), None, tuple),

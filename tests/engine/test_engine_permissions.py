@@ -25,6 +25,7 @@ from engine_support import (
     new_operator,
     snapshot,
 )
+from fx_matrix import FOLLOW_UPS as FX_FOLLOW_UPS
 from fx_matrix import ROWS as FX_ROWS
 from notify_support import failed_delivery_id, inbox_message_id, subscribe
 from sqlalchemy import select
@@ -148,8 +149,8 @@ class Case:
     via_kind: bool = False
     """The permission is not on the class but named by the approval item's kind."""
     system_follow_up: bool = False
-    """After its commit the command starts system work (a transfer at a channel), which
-    the allocation engine audits under its own name."""
+    """After its commit the command starts system work (a transfer or an exchange order at
+    a channel), which the allocation or FX engine audits under its own name."""
 
 
 def _const(message: Message) -> Example:
@@ -475,7 +476,8 @@ EXAMPLES: dict[type, Case] = {
     ExplainTriggers: Case(ALLOCATION_INQUIRY, _const(ExplainTriggers()), None, tuple),
 }
 
-EXAMPLES.update({cls: Case(permission, example, audit, result) for cls, permission, example, audit, result in FX_ROWS})
+EXAMPLES.update({cls: Case(permission, example, audit, result, system_follow_up=cls in FX_FOLLOW_UPS)
+                 for cls, permission, example, audit, result in FX_ROWS})
 
 ALL_NAMES = sorted(cls.__name__ for cls in EXAMPLES)
 GUARDED_NAMES = sorted(cls.__name__ for cls, case in EXAMPLES.items() if case.permission is not None)
@@ -554,7 +556,7 @@ async def test_allowed_with_exactly_its_permission(world: World, name: str) -> N
             select(audit_log.c.action, audit_log.c.operator).where(audit_log.c.seq > head_before)
         )).all()
     assert case.audit_action in [action for action, _ in written]
-    allowed = {"probe", "allocation-engine"} if case.system_follow_up else {"probe"}
+    allowed = {"probe", "allocation-engine", "fx-exchange-engine"} if case.system_follow_up else {"probe"}
     assert {operator for _, operator in written} <= allowed and "probe" in {operator for _, operator in written}
 
 
