@@ -188,6 +188,7 @@ class SimulatedBankChannel(BankHarness):
         return self._setting(conn, "channel_down", "0") == "1"
 
     def _fill_delay_s(self, conn: sqlite3.Connection, channel_name: str) -> float:
+        # A delay in seconds for the simulated clock, not money: float is right here.
         default = self._setting(conn, fill_delay_setting(None), "0")
         return float(self._setting(conn, fill_delay_setting(channel_name), default))  # seconds, not money
 

@@ -286,7 +286,8 @@ class SimulatedRateSource(RateStore):
     async def timeout_next(self, count: int = 1, *, hang_s: float = 0.0) -> None:
         """The next ``count`` fetches (any channel) give no answer: after ``hang_s``
         seconds they raise ``RateSourceTimeout``.  Over HTTP, a ``hang_s`` above the
-        client's ``timeout_s`` makes the client time out on the wire."""
+        client's ``timeout_s`` makes the client time out on the wire.  (``hang_s`` is a
+        duration in seconds, not money: a float is right for it.)"""
         _check_count(count)
         if hang_s < 0:
             raise ValueError("hang_s cannot be negative")
