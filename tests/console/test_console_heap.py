@@ -57,9 +57,10 @@ async def test_logged_out_shells_are_freed(make_app) -> None:
             await settle(pilot)
         gc.collect()  # does not see what is frozen: a shell frozen and never thawed stays
         alive = [i for i, ref in enumerate(shells) if ref() is not None]
-        # Without the thaw at logout every one is (measured); with it, at most the last
-        # few (4 or 5 measured, however many rounds): past sessions do not pile up.
-        assert not alive or min(alive) >= ROUNDS - RECENT, f"logged-out shells {alive} of {ROUNDS} are still alive"
+        # Without the thaw at logout every one is (measured); with it, a few at most (4 or 5
+        # measured, however many rounds; usually the latest, but which ones depends on
+        # timing: one CI run kept [2, 8, 9, 10, 11]): past sessions do not pile up.
+        assert len(alive) <= RECENT, f"logged-out shells {alive} of {ROUNDS} are still alive"
 
 
 class _Table(App[None]):
