@@ -5,10 +5,16 @@ from __future__ import annotations
 
 from wbo_tui.widgets.area import NEXT_TAB, Tab, TabbedArea
 from wbo_tui.screens.fx.clients import ClientsPane
+from wbo_tui.screens.fx.currencies import CurrenciesPane
 from wbo_tui.screens.fx.exceptions import ExceptionsPane
 from wbo_tui.screens.fx.exchanges import ExchangesPane
+from wbo_tui.screens.fx.large_amounts import LargeAmountsPane
+from wbo_tui.screens.fx.markups import MarkupsPane
+from wbo_tui.screens.fx.pairs import PairsPane
 from wbo_tui.screens.fx.pool import PoolPane
+from wbo_tui.screens.fx.profit_loss import ProfitLossPane
 from wbo_tui.screens.fx.rates import RatesPane
+from wbo_tui.screens.fx.strategies import StrategiesPane
 
 
 class FxArea(TabbedArea):
@@ -29,9 +35,15 @@ class FxArea(TabbedArea):
     TABS = (
         Tab("Exchanges", "tab-fx-exchanges", ExchangesPane),
         Tab("Exceptions", "tab-fx-exceptions", ExceptionsPane),
+        Tab("P&L", "tab-fx-pnl", ProfitLossPane),
         Tab("Rates", "tab-fx-rates", RatesPane),
         Tab("Pool", "tab-fx-pool", PoolPane),
         Tab("Clients", "tab-fx-clients", ClientsPane),
+        Tab("Currencies", "tab-fx-currencies", CurrenciesPane),
+        Tab("Pairs", "tab-fx-pairs", PairsPane),
+        Tab("Strategies", "tab-fx-strategies", StrategiesPane),
+        Tab("Markups", "tab-fx-markups", MarkupsPane),
+        Tab("Large amounts", "tab-fx-large", LargeAmountsPane),
     )
     BINDINGS = [NEXT_TAB]
 

@@ -1,0 +1,16 @@
+"""FX › Exchange strategies: PLACEHOLDER, being built this session (replace this whole module)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from wbo_tui.widgets.table_pane import TablePane
+
+
+class StrategiesPane(TablePane):
+    COLUMNS = ("Being built",)
+    EMPTY = "PLACEHOLDER: Exchange strategies is being built."
+
+    async def fetch(self) -> Sequence[Any]:
+        return ()
