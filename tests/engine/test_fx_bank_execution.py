@@ -21,6 +21,7 @@ from wbo_tui.engine.fx.bank import SimulatedBankChannel
 from wbo_tui.engine.fx.channel_execution import drive_due
 from wbo_tui.engine.fx.exchanges import GetClientExchange
 from wbo_tui.engine.fx.seed_data import seed_fx
+from wbo_tui.engine.passwords import fast_hasher
 
 MONDAY_1730_HKT = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)  # after pool hours: the bank serves small amounts
 DESK = ("fx.customer_exchange_operation", "fx.customer_exchange_inquiry", "fx.client_inquiry")
@@ -108,6 +109,26 @@ async def test_a_failed_order_keeps_the_hold_and_is_marked_abnormal(engine: Engi
     assert await scalar(engine, "SELECT abnormal FROM fx_channel_orders WHERE forex_id = :f", f=sent.forex_id) in (
         1, True)
     assert (await usd_hkd(engine, who, still.client.id))["USD"] == (Decimal("12000.00"), Decimal("11000.00"))
+
+
+async def test_closing_the_engine_closes_its_bank_channel_gateways(engine: Engine, clock: FixedClock,
+                                                                   tmp_path: Path, db_url: str) -> None:
+    who = await desk(engine, clock, tmp_path)
+    channel = bank(tmp_path)
+    try:
+        await channel.down(True)  # the first send fails: the order waits for the passes
+        await submit(engine, who)
+        await engine.after_commit_idle()
+    finally:
+        await channel.close()
+    console = await Engine.open(db_url, clock=clock, hasher=fast_hasher())
+    clock.advance(seconds=6)
+    await drive_due(console)  # builds its gateway to the order's channel (still down)
+    (gateway,) = console.fx_bank_gateways.built.values()
+    await console.close()
+    assert console.fx_bank_gateways.built == {}
+    with pytest.raises(RuntimeError, match="is closed"):
+        await gateway.orders()  # its store connection went with the engine
 
 
 @pytest.mark.slow

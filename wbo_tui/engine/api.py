@@ -58,6 +58,8 @@ class Engine(Authentication):
         self._pass_gate: Any = None  # allocations.pass_gate.PassGate, made by the first pass
         # Builds the upstream gateway of a settlement channel from its configuration.
         self.gateway_factory = gateway_factory or GatewayCache(services.clock)
+        # The gateways of the FX bank exchange channels (``fx.channel_execution``).
+        self.fx_bank_gateways = GatewayCache(services.clock, _build_bank_channel, close_with="close")
         # The thread and loop every call runs on (``own_loop``); None: the caller's loop.
         self.engine_loop = engine_loop
 
@@ -109,8 +111,11 @@ class Engine(Authentication):
     async def _close(self) -> None:
         if self.engine_loop is not None:
             await self.engine_loop.drain(self.AFTER_COMMIT_DRAIN_S)
-        if isinstance(self.gateway_factory, GatewayCache):
-            await self.gateway_factory.aclose()
+        try:
+            if isinstance(self.gateway_factory, GatewayCache):
+                await self.gateway_factory.aclose()
+        finally:
+            await self.fx_bank_gateways.aclose()
         await dispose(self.db)
 
     async def call(self, fn: Callable[..., Awaitable[R]], *args: Any, **kwargs: Any) -> R:
@@ -279,23 +284,42 @@ for _name in ("execute", "setup_execute", "query", "setup_query", "schema_revisi
 class GatewayCache:
     """One gateway object per configuration, built on first use: a gateway is made from its
     configuration alone, so channels configured alike (one bank, one store) share one and
-    its connection, rather than queueing on each other's."""
+    its connection, rather than queueing on each other's.  ``Engine.close`` closes every
+    gateway its caches built (connections, store files).
 
-    def __init__(self, clock: Clock) -> None:
+    ``build(config, clock=…)`` makes a gateway (the settlement channels' registry unless
+    told otherwise); ``close_with`` names the coroutine method that closes one, as its
+    gateway interface calls it (``aclose`` for settlement channels, ``close`` for FX)."""
+
+    def __init__(self, clock: Clock, build: Callable[..., Any] | None = None, *, close_with: str = "aclose") -> None:
         self.clock = clock
+        self.build = build
+        self.close_with = close_with
         self.built: dict[str, Any] = {}
 
     def __call__(self, channel: str, config: dict[str, Any]) -> Any:
         import json
 
-        from .upstream.registry import build_gateway
-
         key = json.dumps(config, sort_keys=True)
         if key not in self.built:
-            self.built[key] = build_gateway(config, clock=self.clock)
+            self.built[key] = self._build(config)
         return self.built[key]
+
+    def _build(self, config: dict[str, Any]) -> Any:
+        if self.build is not None:
+            return self.build(config, clock=self.clock)
+        from .upstream.registry import build_gateway
+
+        return build_gateway(config, clock=self.clock)
 
     async def aclose(self) -> None:
         built, self.built = self.built, {}
         for gateway in built.values():
-            await gateway.aclose()
+            await getattr(gateway, self.close_with)()
+
+
+def _build_bank_channel(config: dict[str, Any], *, clock: Clock) -> Any:
+    # Imported on first use: most processes never send an FX order.
+    from .fx.bank.registry import build_bank_channel
+
+    return build_bank_channel(config, clock=clock)

@@ -13,7 +13,7 @@ from ..commands import Command, handles
 from ..dto import DTO
 from ..errors import ValidationFailed
 from ..uow import UnitOfWork
-from .bank import BankChannelConfigError, build_bank_channel
+from .bank import BankChannelConfigError, check_bank_channel_config
 from .channel_tables import fx_bank_channels
 from .strategies import CHANNELS, OPERATION
 
@@ -44,11 +44,9 @@ class ConfigureBankChannel(Command):
 @handles(ConfigureBankChannel)
 async def configure_bank_channel(uow: UnitOfWork, cmd: ConfigureBankChannel) -> BankChannelDTO:
     try:
-        gateway = build_bank_channel(cmd.gateway)  # refuses a bad configuration, naming it
+        check_bank_channel_config(cmd.gateway)  # refuses a bad configuration, naming it
     except BankChannelConfigError as error:
         raise ValidationFailed("Gateway", str(error)) from None
-    if hasattr(gateway, "close_store"):
-        gateway.close_store()
     c = fx_bank_channels.c
     before = (await uow.conn.execute(select(fx_bank_channels).where(c.channel_name == cmd.channel_name))).first()
     values = {"gateway": json.dumps(cmd.gateway, sort_keys=True), "enabled": cmd.enabled}

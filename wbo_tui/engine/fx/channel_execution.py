@@ -39,7 +39,6 @@ from .bank import (
     ChannelOrderState,
     ExchangeOrder,
     UnknownChannelOrder,
-    build_bank_channel,
 )
 from .channel_tables import fx_bank_channels, fx_channel_orders, fx_profit_loss
 from .currency_setup import get_setup
@@ -71,23 +70,12 @@ async def open_channel_order(uow: UnitOfWork, exchange: ExchangeDTO) -> None:
     uow.after_commit.append(send)
 
 
-def _gateways(engine: Any) -> dict[str, Any]:  # noqa: ANN401
-    cache = getattr(engine, "_fx_bank_gateways", None)
-    if cache is None:
-        cache = engine._fx_bank_gateways = {}  # noqa: SLF001 - one gateway per channel per engine
-    return cache
-
-
-async def _gateway(engine: Any, channel_name: str) -> Any:  # noqa: ANN401
-    cache = _gateways(engine)
-    if channel_name not in cache:
-        async with read_unit(engine.db, SYSTEM, engine.services) as uow:
-            row = (await uow.conn.execute(select(fx_bank_channels).where(
-                fx_bank_channels.c.channel_name == channel_name))).first()
-        if row is None or not row.enabled:
-            raise BankChannelUnavailable(f"bank exchange channel {channel_name} is not configured or is disabled")
-        cache[channel_name] = build_bank_channel(json.loads(row.gateway), clock=engine.clock)
-    return cache[channel_name]
+def _gateway(engine: Any, channel_name: str, channel: Any) -> Any:  # noqa: ANN401
+    """The gateway of ``channel`` (its ``fx_bank_channels`` row, read with the order), from
+    the engine's cache, which ``Engine.close`` closes."""
+    if channel is None or not channel.enabled:
+        raise BankChannelUnavailable(f"bank exchange channel {channel_name} is not configured or is disabled")
+    return engine.fx_bank_gateways(channel_name, json.loads(channel.gateway))
 
 
 async def drive(engine: Any, order_no: str) -> str:  # noqa: ANN401
@@ -96,10 +84,12 @@ async def drive(engine: Any, order_no: str) -> str:  # noqa: ANN401
     async with read_unit(engine.db, SYSTEM, engine.services) as uow:
         order = (await uow.conn.execute(select(fx_channel_orders).where(
             fx_channel_orders.c.order_no == order_no))).first()
-    if order is None or order.channel_status not in OPEN:
-        return "" if order is None else order.channel_status
+        if order is None or order.channel_status not in OPEN:
+            return "" if order is None else order.channel_status
+        channel = (await uow.conn.execute(select(fx_bank_channels).where(
+            fx_bank_channels.c.channel_name == order.channel_name))).first()
     try:
-        gateway = await _gateway(engine, order.channel_name)
+        gateway = _gateway(engine, order.channel_name, channel)
         if order.channel_status == "PENDING_SEND" and order.attempts == 0:
             state = await gateway.submit(ExchangeOrder(order.order_no, order.channel_name, order.from_currency,
                                                        order.from_amount, order.to_currency))

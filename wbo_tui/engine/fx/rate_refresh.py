@@ -29,7 +29,7 @@ from ..passes import PassRun
 from ..uow import Actor, UnitOfWork, read_unit, write_unit
 from .channel_tables import fx_rate_refresh_runs, fx_rate_sources
 from .rate_import import import_rows
-from .rate_source import RateSourceConfigError, RateSourceError, build_rate_source
+from .rate_source import RateSourceConfigError, RateSourceError, build_rate_source, check_rate_source_config
 from .tables import RATE_CHANNELS, RATE_TYPES
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class ConfigureRateSource(Command):
 @handles(ConfigureRateSource)
 async def configure_rate_source(uow: UnitOfWork, cmd: ConfigureRateSource) -> RateSourceDTO:
     try:
-        build_rate_source(cmd.gateway)
+        check_rate_source_config(cmd.gateway)  # refuses a bad configuration, naming it
     except RateSourceConfigError as error:
         raise ValidationFailed("Gateway", str(error)) from None
     c = fx_rate_sources.c

@@ -9,7 +9,9 @@ Every failure of the transport or of decoding the answer is mapped, not only the
 foreseen: a body that is not what its ``Content-Encoding`` says (``httpx.DecodingError``),
 JSON cut short, a wrong shape, or anything else raised while asking.  A submit then
 returns ``UNKNOWN``; a read raises an ``UpstreamError``.  Nothing else escapes to the
-caller's pass (cancellation does: it is not an ``Exception``).
+caller's pass (cancellation does: it is not an ``Exception``).  The client and the sorting
+of failures are every integration's (``integration.http_client``); this module says what
+each means for a settlement channel.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from urllib.parse import quote
 import httpx
 
 from ..clock import Clock, Seconds, SystemClock
+from ..integration.http_client import JsonHttpClient, RequestFailed, RequestFailure, describe, error_of
 from . import wire
 from .gateway import (
     IDEMPOTENCY_KEY,
@@ -32,18 +35,17 @@ from .gateway import (
     TransferStatus,
     UnknownAccounts,
     UpstreamBalance,
+    UpstreamError,
     UpstreamProtocolError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
 from .wire import ErrorCode, WireFormatError
 
-# Failures before any byte of the request left: the upstream certainly did not act.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 _T = TypeVar("_T")
 
 
-class HttpGateway:
+class HttpGateway(JsonHttpClient):
     """An ``UpstreamGateway`` over HTTP.
 
     ``timeout_s`` bounds each phase of every request (connecting, sending, waiting for
@@ -59,64 +61,31 @@ class HttpGateway:
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
-        if timeout_s <= 0:
-            raise ValueError("timeout_s must be positive")
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = timeout_s
+        super().__init__(base_url, timeout_s=timeout_s, transport=transport)
         self.clock: Clock = clock or SystemClock()
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                base_url=self.base_url,
-                timeout=httpx.Timeout(self.timeout_s),
-                transport=self._transport,
-                headers={"Accept": "application/json"},
-                follow_redirects=False,
-            )
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    async def __aenter__(self) -> HttpGateway:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     # --- reads ------------------------------------------------------------------------------
 
     async def _read(self, method: str, path: str, body: Any = None) -> Any:
         """A read-only call: no answer raises, a contract answer is returned parsed."""
         content = wire.dumps(body) if body is not None else None
-        try:
-            response = await self._http().request(
-                method,
-                path,
-                content=content,
-                headers={"Content-Type": "application/json"} if body is not None else None,
-            )
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout(f"The settlement channel did not answer within {self.timeout_s:g} s.") from exc
-        except httpx.TransportError as exc:
-            raise UpstreamUnavailable(f"The settlement channel is unreachable: {_describe(exc)}.") from exc
-        except Exception as exc:  # noqa: BLE001 - e.g. httpx.DecodingError: an answer, but garbled
-            raise UpstreamProtocolError(f"The settlement channel sent an unreadable answer: {_describe(exc)}.") from exc
+        response = await self._request(method, path, content, failed=self._read_failed)
         if response.status_code == 200:
             return _parsed("answer", wire.loads, response.content)
-        code, message = _error_of(response)
-        if code == ErrorCode.UPSTREAM_TIMEOUT or response.status_code == 504:
+        code, message = error_of(response, wire.loads, wire.error_from_wire)
+        status_code = response.status_code
+        if code == ErrorCode.UPSTREAM_TIMEOUT or status_code == 504:
             raise UpstreamTimeout(f"The settlement channel timed out: {message}")
-        if response.status_code >= 500:
-            raise UpstreamUnavailable(f"The settlement channel is unavailable (HTTP {response.status_code}): {message}")
-        raise UpstreamProtocolError(f"The settlement channel refused the request (HTTP {response.status_code}): {message}")
+        if status_code >= 500:
+            raise UpstreamUnavailable(f"The settlement channel is unavailable (HTTP {status_code}): {message}")
+        raise UpstreamProtocolError(f"The settlement channel refused the request (HTTP {status_code}): {message}")
+
+    def _read_failed(self, failure: RequestFailure) -> UpstreamError:
+        if failure.kind == "timeout":
+            return UpstreamTimeout(f"The settlement channel did not answer within {self.timeout_s:g} s.")
+        if failure.kind == "dropped":
+            return UpstreamUnavailable(f"The settlement channel is unreachable: {failure.detail}.")
+        return UpstreamProtocolError(f"The settlement channel sent an unreadable answer: {failure.detail}.")
 
     async def fetch_balances(self, account_nos: Sequence[str]) -> list[UpstreamBalance]:
         if isinstance(account_nos, str):
@@ -148,34 +117,23 @@ class HttpGateway:
 
     async def submit_transfer(self, request: TransferRequest) -> TransferStatus:
         key = request.idempotency_key
-        # Encoded before the try: a request that cannot be encoded was certainly not sent.
+        # Encoded before sending: a request that cannot be encoded was certainly not sent.
         content = wire.dumps(wire.transfer_request_to_wire(request))
         try:
-            response = await self._http().post(
-                wire.TRANSFERS_PATH, content=content, headers={"Content-Type": "application/json"}
-            )
-        except _NOT_SENT as exc:
-            raise UpstreamUnavailable(
-                f"The settlement channel is unreachable ({_describe(exc)}); transfer {key} was not sent."
-            ) from exc
-        except httpx.TimeoutException:
-            return self._unknown(
-                key, ReasonCode.TIMEOUT, f"No answer within {self.timeout_s:g} s; query the transfer's status."
-            )
-        except httpx.TransportError as exc:
-            return self._unknown(
-                key, ReasonCode.CONNECTION_LOST, f"The connection dropped ({_describe(exc)}); query the transfer's status."
-            )
-        except Exception as exc:  # noqa: BLE001 - e.g. httpx.DecodingError: the request went, its answer is garbled
-            return self._unknown(
-                key, ReasonCode.BAD_RESPONSE, f"Unreadable answer ({_describe(exc)}); query the transfer's status."
-            )
+            response = await self._request("POST", wire.TRANSFERS_PATH, content)
+        except RequestFailed as lost:
+            failure = lost.failure
+            if failure.not_sent:
+                raise UpstreamUnavailable(
+                    f"The settlement channel is unreachable ({failure.detail}); transfer {key} was not sent."
+                ) from lost.__cause__
+            return self._lost(key, failure)
         try:
             return self._submit_answer(key, response)
         except (IdempotencyConflict, UpstreamUnavailable, UpstreamProtocolError):
             raise  # the answers that say for certain nothing was executed
         except Exception as exc:  # noqa: BLE001 - an answer this client cannot read is a lost answer
-            return self._unknown(key, ReasonCode.BAD_RESPONSE, f"Malformed answer ({_describe(exc)}); query the status.")
+            return self._unknown(key, ReasonCode.BAD_RESPONSE, f"Malformed answer ({describe(exc)}); query the status.")
 
     def _submit_answer(self, key: str, response: httpx.Response) -> TransferStatus:
         status_code = response.status_code
@@ -189,7 +147,7 @@ class HttpGateway:
                     key, ReasonCode.BAD_RESPONSE, f"Answer for {status.idempotency_key} {status.state}; query the status."
                 )
             return status
-        code, message = _error_of(response)
+        code, message = error_of(response, wire.loads, wire.error_from_wire)
         # Only these answers say for certain that nothing was executed.
         if status_code == 409 and code == ErrorCode.IDEMPOTENCY_CONFLICT:
             raise IdempotencyConflict(key, message)
@@ -201,16 +159,22 @@ class HttpGateway:
             key, ReasonCode.BAD_RESPONSE, f"Unexpected answer HTTP {status_code} {code}: {message}; query the status."
         )
 
+    def _lost(self, key: str, failure: RequestFailure) -> TransferStatus:
+        """A submit whose answer was lost: UNKNOWN, settled by asking (``transfer_status``)."""
+        if failure.kind == "timeout":
+            reason = f"No answer within {self.timeout_s:g} s; query the transfer's status."
+            return self._unknown(key, ReasonCode.TIMEOUT, reason)
+        if failure.kind == "dropped":
+            reason = f"The connection dropped ({failure.detail}); query the transfer's status."
+            return self._unknown(key, ReasonCode.CONNECTION_LOST, reason)
+        reason = f"Unreadable answer ({failure.detail}); query the transfer's status."
+        return self._unknown(key, ReasonCode.BAD_RESPONSE, reason)
+
     def _unknown(self, key: str, code: ReasonCode, reason: str) -> TransferStatus:
         return TransferStatus(key, TransferState.UNKNOWN, reason, None, self._now(), code)
 
     def _now(self) -> datetime:
         return self.clock.now()
-
-
-def _describe(exc: Exception) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _parsed(what: str, parse: Callable[[Any], _T], body: Any) -> _T:
@@ -221,13 +185,4 @@ def _parsed(what: str, parse: Callable[[Any], _T], body: Any) -> _T:
     except WireFormatError as exc:
         raise UpstreamProtocolError(f"The settlement channel sent a malformed {what}: {exc}.") from exc
     except Exception as exc:  # noqa: BLE001 - e.g. RecursionError on absurdly nested JSON
-        raise UpstreamProtocolError(f"The settlement channel sent an unreadable {what}: {_describe(exc)}.") from exc
-
-
-def _error_of(response: httpx.Response) -> tuple[str, str]:
-    """The error body's code and message, or stand-ins when the body is not one."""
-    try:
-        return wire.error_from_wire(wire.loads(response.content))
-    except Exception:  # noqa: BLE001 - not a contract error body, whatever is wrong with it
-        snippet = response.content[:200].decode("utf-8", "replace")
-        return "", f"HTTP {response.status_code} without a contract error body: {snippet!r}"
+        raise UpstreamProtocolError(f"The settlement channel sent an unreadable {what}: {describe(exc)}.") from exc

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..clock import Clock, Seconds
+from ..integration.config import check_base_url, check_fields, check_store
 from .gateway import UpstreamGateway
 from .simulator import SimulatedUpstream
 
@@ -39,26 +40,11 @@ def _number(config: Mapping[str, Any], field: str, default: Seconds | None) -> S
 def build_gateway(config: Mapping[str, Any], *, clock: Clock | None = None) -> UpstreamGateway:
     """The gateway ``config`` describes.  ``clock`` is the simulator's time (and the
     HTTP client's, for the time it stamps on UNKNOWN answers)."""
-    if not isinstance(config, Mapping):
-        raise UpstreamConfigError(f"an upstream configuration is a mapping, got {type(config).__name__}")
-    kind = config.get("kind")
-    if kind not in _FIELDS:
-        raise UpstreamConfigError(f"kind must be one of {', '.join(sorted(_FIELDS))}, got {kind!r}")
-    required, optional = _FIELDS[kind]
-    missing = sorted(required - set(config))
-    if missing:
-        raise UpstreamConfigError(f"a {kind} upstream needs {', '.join(missing)}")
-    extra = sorted(set(config) - required - optional - {"kind"})
-    if extra:
-        raise UpstreamConfigError(f"a {kind} upstream has no setting {', '.join(extra)}")
+    kind = check_fields(config, _FIELDS, what="upstream", error=UpstreamConfigError)
     if kind == "simulated":
-        store = config["store"]
-        if not isinstance(store, str) or not store:
-            raise UpstreamConfigError(f"store must be a file path, got {store!r}")
+        store = check_store(config["store"], UpstreamConfigError)
         return SimulatedUpstream(store, clock=clock, settle_delay_s=_number(config, "settle_delay_s", None))
-    base_url = config["base_url"]
-    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-        raise UpstreamConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
+    base_url = check_base_url(config["base_url"], UpstreamConfigError)
     timeout_s = _number(config, "timeout_s", DEFAULT_TIMEOUT_S)
     if not timeout_s:
         raise UpstreamConfigError("timeout_s must be positive")

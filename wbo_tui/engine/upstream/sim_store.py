@@ -2,31 +2,28 @@
 
 Every call is one ``BEGIN IMMEDIATE`` transaction, which serialises writers across
 processes: a balance check and the debit it guards can never interleave with another
-transfer, so an account is never overdrawn.  This module holds the schema, the
-connection and transaction plumbing, and the ledger primitives (balances, settlement,
-settings, faults, the request log) that the gateway side (``simulator``) and the bank's
-side (``sim_bank``) build on.
+transfer, so an account is never overdrawn.  The connection and transaction plumbing is
+the one every simulator shares (``integration.sim_store``); this module holds the schema
+and the ledger primitives (balances, settlement, faults, the request log) that the
+gateway side (``simulator``) and the bank's side (``sim_bank``) build on.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
 
-from ..clock import Clock, Seconds, SystemClock
+from ..clock import Clock, Seconds
+from ..integration.sim_store import SqliteSimStore, ts
 from .gateway import ACCOUNT_NO, CURRENCY_CODE, EXACT, ReasonCode, TransferState, TransferStatus
 
-_T = TypeVar("_T")
+__all__ = ["Fault", "SimulatorStore", "check_account", "check_amount", "check_currency", "json_list", "ts"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -81,11 +78,6 @@ CREATE INDEX IF NOT EXISTS request_log_kind ON request_log (kind, outcome);
 """
 
 
-def ts(moment: datetime) -> str:
-    """Fixed-width UTC text, so that text order is time order in SQL."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-
-
 def check_account(account_no: str) -> None:
     if not isinstance(account_no, str) or not ACCOUNT_NO.fullmatch(account_no):
         raise ValueError(f"account_no must be 1-64 of [A-Za-z0-9._:/-], got {account_no!r}")
@@ -110,8 +102,12 @@ class Fault:
     hang_s: Seconds
 
 
-class SimulatorStore:
-    """The store plumbing and ledger primitives of ``SimulatedUpstream`` (see there)."""
+class SimulatorStore(SqliteSimStore):
+    """The schema and ledger primitives of ``SimulatedUpstream`` (see there); the
+    connection and transaction plumbing is ``SqliteSimStore``'s."""
+
+    SCHEMA = _SCHEMA
+    NAME = "the simulated upstream"
 
     def __init__(
         self,
@@ -121,74 +117,17 @@ class SimulatorStore:
         settle_delay_s: Seconds | None = None,
         busy_timeout_s: Seconds = 30.0,
     ) -> None:
-        self.store = Path(store)
-        self.clock: Clock = clock or SystemClock()
+        super().__init__(store, clock=clock, busy_timeout_s=busy_timeout_s)
         self._initial_settle_delay_s = settle_delay_s
-        self._busy_timeout_s = busy_timeout_s
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-        self._closed = False
 
-    # --- plumbing -------------------------------------------------------------------------
+    @property
+    def store(self) -> Path:
+        """The store's file (``store_path``)."""
+        return self.store_path
 
-    def _connect(self) -> sqlite3.Connection:
-        if self._closed:
-            raise RuntimeError("the simulated upstream is closed")
-        if self._conn is None:
-            conn = sqlite3.connect(
-                self.store, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout_s
-            )
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            with self._write(conn):
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                if self._initial_settle_delay_s is not None:
-                    self._put_setting(conn, "settle_delay_s", repr(float(self._initial_settle_delay_s)))  # seconds, not money
-            self._conn = conn
-        return self._conn
-
-    @contextmanager
-    def _write(self, conn: sqlite3.Connection) -> Iterator[None]:
-        # BEGIN IMMEDIATE takes the write lock up front: a deferred read-then-write
-        # transaction would fail with "database is locked" despite the busy timeout.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    def _locked(self, fn: Callable[..., _T], *args: Any) -> _T:
-        with self._lock:
-            conn = self._connect()
-            with self._write(conn):
-                return fn(conn, *args)
-
-    async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
-        return await asyncio.to_thread(self._locked, fn, *args)
-
-    def _now(self) -> datetime:
-        now = self.clock.now()
-        if now.tzinfo is None:
-            raise ValueError("the clock must give timezone-aware times")
-        return now.astimezone(UTC)
-
-    @staticmethod
-    def _setting(conn: sqlite3.Connection, name: str, default: str) -> str:
-        row = conn.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
-        return row[0] if row else default
-
-    @staticmethod
-    def _put_setting(conn: sqlite3.Connection, name: str, value: str) -> None:
-        conn.execute(
-            "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            (name, value),
-        )
+    def _on_open(self, conn: sqlite3.Connection) -> None:
+        if self._initial_settle_delay_s is not None:
+            self._put_setting(conn, "settle_delay_s", repr(float(self._initial_settle_delay_s)))  # seconds, not money
 
     @staticmethod
     def _log(conn: sqlite3.Connection, kind: str, outcome: str, detail: str, now: datetime, timed_out: bool = False) -> None:
@@ -199,17 +138,12 @@ class SimulatorStore:
 
     @staticmethod
     def _take_fault(conn: sqlite3.Connection, kind: str, action: str) -> Fault | None:
-        row = conn.execute(
-            "SELECT id, remaining, reason, executed, hang_s FROM faults WHERE kind = ? AND action = ? ORDER BY id LIMIT 1",
-            (kind, action),
-        ).fetchone()
-        if row is None:
+        taken = SqliteSimStore._consume_fault(
+            conn, "reason, executed, hang_s", "kind = ? AND action = ?", (kind, action)
+        )
+        if taken is None:
             return None
-        fault_id, remaining, reason, executed, hang_s = row
-        if remaining <= 1:
-            conn.execute("DELETE FROM faults WHERE id = ?", (fault_id,))
-        else:
-            conn.execute("UPDATE faults SET remaining = remaining - 1 WHERE id = ?", (fault_id,))
+        reason, executed, hang_s = taken
         return Fault(reason, bool(executed), float(hang_s))  # seconds, not money
 
     @staticmethod
@@ -293,22 +227,12 @@ class SimulatorStore:
             reason_code=ReasonCode.TIMEOUT,
         )
 
-    def open(self) -> None:
-        """Create or open the store now rather than on the first call (fails fast on a
-        bad path; a server opens its store before it starts listening)."""
-        with self._lock:
-            self._connect()
-
     def close(self) -> None:
         """Close the store connection (for owners without an event loop)."""
-        with self._lock:
-            self._closed = True
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self.close_store()
 
     async def aclose(self) -> None:
-        await asyncio.to_thread(self.close)
+        await self._close_store_off_loop()
 
 
 def json_list(values: Sequence[str]) -> str:

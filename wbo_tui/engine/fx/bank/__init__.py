@@ -18,7 +18,7 @@ from .gateway import (
     ExchangeOrder,
     UnknownChannelOrder,
 )
-from .registry import BankChannelConfigError, build_bank_channel
+from .registry import BankChannelConfigError, build_bank_channel, check_bank_channel_config
 from .sim_bank import ChannelRequest, SimulatedExchangeOrder
 from .simulator import SimulatedBankChannel, convert
 
@@ -40,6 +40,7 @@ __all__ = [
     "SimulatedExchangeOrder",
     "UnknownChannelOrder",
     "build_bank_channel",
+    "check_bank_channel_config",
     "convert",
 ]
 

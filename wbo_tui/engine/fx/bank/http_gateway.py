@@ -7,7 +7,9 @@ money: ``BankChannelUnavailable`` only when the order certainly was not taken (t
 connection was never made, or the bank answered 503), ``BankChannelTimeout`` whenever
 the request may have reached the bank and the answer was lost (no answer in time, the
 connection dropped after sending, 504, or another 5xx after which the bank may have
-acted).  The caller settles those with ``query``.
+acted).  The caller settles those with ``query``.  The client and the sorting of failures
+are every integration's (``integration.http_client``); this module says what each means
+for a bank exchange channel.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from urllib.parse import quote
 
 import httpx
 
-from ...clock import Seconds
+from ...integration.http_client import JsonHttpClient, RequestFailure, describe, error_of
 from . import wire
 from .gateway import (
+    BankChannelError,
     BankChannelTimeout,
     BankChannelUnavailable,
     BankProtocolError,
@@ -32,12 +35,10 @@ from .gateway import (
 )
 from .wire import ErrorCode, WireFormatError
 
-# Failures before any byte of the request left: the bank certainly did not act.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 _T = TypeVar("_T")
 
 
-class HttpBankChannel:
+class HttpBankChannel(JsonHttpClient):
     """A ``BankExchangeGateway`` over HTTP.
 
     ``timeout_s`` bounds each phase of every request (connecting, sending, waiting for
@@ -45,39 +46,9 @@ class HttpBankChannel:
     event loop; call ``close()`` when done.
     """
 
-    def __init__(
-        self, base_url: str, *, timeout_s: Seconds = 5.0, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
-        if not timeout_s > 0:
-            raise ValueError("timeout_s must be positive")
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = timeout_s
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                base_url=self.base_url,
-                timeout=httpx.Timeout(self.timeout_s),
-                transport=self._transport,
-                headers={"Accept": "application/json"},
-                follow_redirects=False,
-            )
-        return self._client
-
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    async def __aenter__(self) -> HttpBankChannel:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+        """The gateway interface's name for ``aclose``."""
+        await self.aclose()
 
     # --- submit -------------------------------------------------------------------------------
 
@@ -85,31 +56,14 @@ class HttpBankChannel:
         if not isinstance(order, ExchangeOrder):
             raise TypeError(f"submit takes an ExchangeOrder, got {type(order).__name__}")
         order_id = order.order_id
-        # Encoded before the try: an order that cannot be encoded was certainly not sent.
+        # Encoded before sending: an order that cannot be encoded was certainly not sent.
         content = wire.dumps(wire.order_to_wire(order))
-        try:
-            response = await self._http().post(
-                wire.EXCHANGE_ORDERS_PATH, content=content, headers={"Content-Type": "application/json"}
-            )
-        except _NOT_SENT as exc:
-            raise BankChannelUnavailable(
-                f"The bank exchange channel is unreachable ({_describe(exc)}); order {order_id} was not sent."
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise BankChannelTimeout(
-                f"No answer for order {order_id} within {self.timeout_s:g} s; query the order before anything else."
-            ) from exc
-        except httpx.TransportError as exc:
-            raise BankChannelTimeout(
-                f"The connection dropped after order {order_id} was sent ({_describe(exc)}); query the order."
-            ) from exc
-        except Exception as exc:  # noqa: BLE001 - e.g. httpx.DecodingError: the order went, its answer is garbled
-            raise BankProtocolError(
-                f"Unreadable answer for order {order_id} ({_describe(exc)}); query the order."
-            ) from exc
+        response = await self._request(
+            "POST", wire.EXCHANGE_ORDERS_PATH, content, failed=lambda failure: self._submit_failed(order_id, failure)
+        )
         if response.status_code == 200:
             return self._state(order_id, response, after_submit=True)
-        code, message = _error_of(response)
+        code, message = error_of(response, wire.loads, wire.error_from_wire)
         status_code = response.status_code
         if status_code == 409 and code == ErrorCode.IDEMPOTENCY_CONFLICT:
             raise ChannelIdempotencyConflict(order_id, message)
@@ -132,19 +86,11 @@ class HttpBankChannel:
 
     async def query(self, order_id: str) -> ChannelOrderState:
         check_order_id(order_id)
-        try:
-            response = await self._http().get(f"{wire.EXCHANGE_ORDERS_PATH}/{quote(order_id, safe='')}")
-        except httpx.TimeoutException as exc:
-            raise BankChannelTimeout(
-                f"No answer to the query for order {order_id} within {self.timeout_s:g} s."
-            ) from exc
-        except httpx.TransportError as exc:
-            raise BankChannelUnavailable(f"The bank exchange channel is unreachable: {_describe(exc)}.") from exc
-        except Exception as exc:  # noqa: BLE001 - an answer came, but garbled
-            raise BankProtocolError(f"Unreadable answer to the query for order {order_id}: {_describe(exc)}.") from exc
+        path = f"{wire.EXCHANGE_ORDERS_PATH}/{quote(order_id, safe='')}"
+        response = await self._request("GET", path, failed=lambda failure: self._query_failed(order_id, failure))
         if response.status_code == 200:
             return self._state(order_id, response, after_submit=False)
-        code, message = _error_of(response)
+        code, message = error_of(response, wire.loads, wire.error_from_wire)
         status_code = response.status_code
         # Only the bank's own "no such order" means it never got it; a bare 404 could come
         # from a proxy or a wrong base URL, and reading it as "never received" could lead
@@ -161,6 +107,30 @@ class HttpBankChannel:
             f"The bank exchange channel refused the query for order {order_id} (HTTP {status_code} {code}): {message}"
         )
 
+    # --- no answer -----------------------------------------------------------------------------
+
+    def _submit_failed(self, order_id: str, failure: RequestFailure) -> BankChannelError:
+        if failure.not_sent:
+            return BankChannelUnavailable(
+                f"The bank exchange channel is unreachable ({failure.detail}); order {order_id} was not sent."
+            )
+        if failure.kind == "timeout":
+            return BankChannelTimeout(
+                f"No answer for order {order_id} within {self.timeout_s:g} s; query the order before anything else."
+            )
+        if failure.kind == "dropped":
+            return BankChannelTimeout(
+                f"The connection dropped after order {order_id} was sent ({failure.detail}); query the order."
+            )
+        return BankProtocolError(f"Unreadable answer for order {order_id} ({failure.detail}); query the order.")
+
+    def _query_failed(self, order_id: str, failure: RequestFailure) -> BankChannelError:
+        if failure.kind == "timeout":
+            return BankChannelTimeout(f"No answer to the query for order {order_id} within {self.timeout_s:g} s.")
+        if failure.kind == "dropped":
+            return BankChannelUnavailable(f"The bank exchange channel is unreachable: {failure.detail}.")
+        return BankProtocolError(f"Unreadable answer to the query for order {order_id}: {failure.detail}.")
+
     # --- answers ------------------------------------------------------------------------------
 
     @staticmethod
@@ -176,11 +146,6 @@ class HttpBankChannel:
         return state
 
 
-def _describe(exc: Exception) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def _parsed(what: str, parse: Callable[[Any], _T], body: Any, hint: str = "") -> _T:
     """``parse(body)``; whatever it raises (a broken contract, or a shape the parser did
     not foresee) becomes ``BankProtocolError``."""
@@ -190,14 +155,5 @@ def _parsed(what: str, parse: Callable[[Any], _T], body: Any, hint: str = "") ->
         raise BankProtocolError(f"The bank exchange channel sent a malformed {what} ({exc}){hint}.") from exc
     except Exception as exc:  # noqa: BLE001 - e.g. RecursionError on absurdly nested JSON
         raise BankProtocolError(
-            f"The bank exchange channel sent an unreadable {what} ({_describe(exc)}){hint}."
+            f"The bank exchange channel sent an unreadable {what} ({describe(exc)}){hint}."
         ) from exc
-
-
-def _error_of(response: httpx.Response) -> tuple[str, str]:
-    """The error body's code and message, or stand-ins when the body is not one."""
-    try:
-        return wire.error_from_wire(wire.loads(response.content))
-    except Exception:  # noqa: BLE001 - not a contract error body, whatever is wrong with it
-        snippet = response.content[:200].decode("utf-8", "replace")
-        return "", f"HTTP {response.status_code} without a contract error body: {snippet!r}"

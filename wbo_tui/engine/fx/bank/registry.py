@@ -14,46 +14,27 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...clock import Clock
+from ...integration.config import DEFAULT_TIMEOUT_S, check_simulated_or_http
 from .gateway import BankExchangeGateway
 from .simulator import SimulatedBankChannel
-
-_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    # kind: (required, optional)
-    "simulated": (frozenset({"store"}), frozenset()),
-    "http": (frozenset({"base_url"}), frozenset({"timeout_s"})),
-}
-DEFAULT_TIMEOUT_S = 5.0
 
 
 class BankChannelConfigError(ValueError):
     """A bank exchange channel's configuration is incomplete or wrong."""
 
 
+def check_bank_channel_config(config: Mapping[str, Any]) -> None:
+    """Refuse what ``build_bank_channel`` would refuse, naming the field and the rule,
+    without building anything: no store opened, no HTTP client loaded."""
+    check_simulated_or_http(config, what="bank exchange channel", error=BankChannelConfigError)
+
+
 def build_bank_channel(config: Mapping[str, Any], *, clock: Clock | None = None) -> BankExchangeGateway:
     """The gateway ``config`` describes; ``clock`` is the simulator's time."""
-    if not isinstance(config, Mapping):
-        raise BankChannelConfigError(f"a bank exchange channel configuration is a mapping, got {type(config).__name__}")
-    kind = config.get("kind")
-    if kind not in _FIELDS:
-        raise BankChannelConfigError(f"kind must be one of {', '.join(sorted(_FIELDS))}, got {kind!r}")
-    required, optional = _FIELDS[kind]
-    missing = sorted(required - set(config))
-    if missing:
-        raise BankChannelConfigError(f"a {kind} bank exchange channel needs {', '.join(missing)}")
-    extra = sorted(set(config) - required - optional - {"kind"})
-    if extra:
-        raise BankChannelConfigError(f"a {kind} bank exchange channel has no setting {', '.join(extra)}")
-    if kind == "simulated":
-        store = config["store"]
-        if not isinstance(store, str) or not store:
-            raise BankChannelConfigError(f"store must be a file path, got {store!r}")
-        return SimulatedBankChannel(store, clock=clock)
-    base_url = config["base_url"]
-    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-        raise BankChannelConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
-    timeout_s = config.get("timeout_s", DEFAULT_TIMEOUT_S)
-    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or not timeout_s > 0:
-        raise BankChannelConfigError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
+    check_bank_channel_config(config)
+    if config["kind"] == "simulated":
+        return SimulatedBankChannel(config["store"], clock=clock)
     from .http_gateway import HttpBankChannel  # loads httpx only for a channel that uses HTTP
 
-    return HttpBankChannel(base_url, timeout_s=float(timeout_s))  # seconds, not money
+    timeout_s = float(config.get("timeout_s", DEFAULT_TIMEOUT_S))  # seconds, not money
+    return HttpBankChannel(config["base_url"], timeout_s=timeout_s)

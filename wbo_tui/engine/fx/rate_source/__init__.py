@@ -16,7 +16,7 @@ from .gateway import (
     RateSourceUnavailable,
     UnknownRateChannel,
 )
-from .registry import RateSourceConfigError, build_rate_source
+from .registry import RateSourceConfigError, build_rate_source, check_rate_source_config
 from .simulator import MALFORMED_KINDS, RateRequestLogEntry, SimulatedRate, SimulatedRateSource
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "SimulatedRateSource",
     "UnknownRateChannel",
     "build_rate_source",
+    "check_rate_source_config",
 ]
 
 

@@ -5,26 +5,20 @@ console, or an HTTP server in front of the simulator, meets them in another.
 Every call is one ``BEGIN IMMEDIATE`` transaction.  A fetch consumes injected faults and
 writes the request log, so it is a write; taking the write lock up front keeps two
 processes from consuming the same one-shot fault (a deferred read-then-write transaction
-would also fail with "database is locked" despite the busy timeout).
+would also fail with "database is locked" despite the busy timeout).  That plumbing is
+every simulator's (``integration.sim_store``); this module holds the schema and the
+fault and request-log primitives.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, TypeVar
+from datetime import datetime
 
-from ...clock import Clock, Seconds, SystemClock
-from ...upstream.sim_store import ts
-
-_T = TypeVar("_T")
+from ...clock import Seconds
+from ...integration.sim_store import SqliteSimStore, ts
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS publications (
@@ -79,62 +73,12 @@ class Fault:
     hang_s: Seconds
 
 
-class RateStore:
-    """Connection and transaction plumbing of ``SimulatedRateSource`` (see there)."""
+class RateStore(SqliteSimStore):
+    """The schema and the fault and request-log primitives of ``SimulatedRateSource``
+    (see there); the connection and transaction plumbing is ``SqliteSimStore``'s."""
 
-    def __init__(
-        self, store_path: str | os.PathLike[str], *, clock: Clock | None = None, busy_timeout_s: Seconds = 30.0
-    ) -> None:
-        self.store_path = Path(store_path)
-        self.clock: Clock = clock or SystemClock()
-        self._busy_timeout_s = busy_timeout_s
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._closed:
-            raise RuntimeError("the simulated rate source is closed")
-        if self._conn is None:
-            conn = sqlite3.connect(
-                self.store_path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout_s
-            )
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            with self._write(conn):
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-            self._conn = conn
-        return self._conn
-
-    @contextmanager
-    def _write(self, conn: sqlite3.Connection) -> Iterator[None]:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    def _locked(self, fn: Callable[..., _T], *args: Any) -> _T:
-        with self._lock:
-            conn = self._connect()
-            with self._write(conn):
-                return fn(conn, *args)
-
-    async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
-        # SQLite blocks (on the busy timeout, on fsync): keep it off the event loop.
-        return await asyncio.to_thread(self._locked, fn, *args)
-
-    def _now(self) -> datetime:
-        now = self.clock.now()
-        if now.tzinfo is None:
-            raise ValueError("the clock must give timezone-aware times")
-        return now.astimezone(UTC)
+    SCHEMA = _SCHEMA
+    NAME = "the simulated rate source"
 
     @staticmethod
     def _log(conn: sqlite3.Connection, channel_name: str, rate_type: str, outcome: str, now: datetime) -> None:
@@ -145,35 +89,15 @@ class RateStore:
 
     @staticmethod
     def _take_fault(conn: sqlite3.Connection, action: str) -> Fault | None:
-        row = conn.execute(
-            "SELECT id, remaining, how, hang_s FROM faults WHERE action = ? ORDER BY id LIMIT 1", (action,)
-        ).fetchone()
-        if row is None:
+        taken = SqliteSimStore._consume_fault(conn, "how, hang_s", "action = ?", (action,))
+        if taken is None:
             return None
-        fault_id, remaining, how, hang_s = row
-        if remaining <= 1:
-            conn.execute("DELETE FROM faults WHERE id = ?", (fault_id,))
-        else:
-            conn.execute("UPDATE faults SET remaining = remaining - 1 WHERE id = ?", (fault_id,))
+        how, hang_s = taken
         return Fault(how, float(hang_s))  # seconds, not money
 
     @staticmethod
     def _is_down(conn: sqlite3.Connection, channel_name: str) -> bool:
         return conn.execute("SELECT 1 FROM down_channels WHERE channel_name = ?", (channel_name,)).fetchone() is not None
 
-    def open(self) -> None:
-        """Create or open the store now rather than on the first call (fails fast on a
-        bad path; a server opens its store before it starts listening)."""
-        with self._lock:
-            self._connect()
-
-    def close_store(self) -> None:
-        """Close the store connection (for owners without an event loop)."""
-        with self._lock:
-            self._closed = True
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
     async def close(self) -> None:
-        await asyncio.to_thread(self.close_store)
+        await self._close_store_off_loop()

@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from ...hk_calendar import HONG_KONG
-from ...upstream.sim_store import ts
+from ...integration.sim_store import ts
 from . import drift, wire
 from .gateway import (
     CHANNEL_NAME,
