@@ -23,6 +23,8 @@ BENCHMARKS: dict[str, str] = {
     "allocate": "bench.allocate",
     "records": "bench.records",
     "stall": "bench.stall",
+    "rates": "bench.rates",
+    "exchange": "bench.exchange",
 }
 
 

@@ -264,4 +264,12 @@ ROWS: list[tuple[type, str, Example, str | None, Any]] = [
         hourly=True)), "fx.rate_source.configure", fx.RateSourceDTO),
     (fx.WhichStrategy, "fx.customer_exchange_inquiry", const_after_seed(fx.WhichStrategy(
         from_currency="USD", to_currency="HKD", from_amount="1000", to_amount="7814.70")), None, fx.RouteDTO),
+    (fx.ListProfitLoss, "fx.exchange_pnl_inquiry", const_after_seed(fx.ListProfitLoss()), None, tuple),
+    (fx.ProfitLossTotals, "fx.exchange_pnl_inquiry", const_after_seed(fx.ProfitLossTotals()), None,
+     fx.ProfitLossTotalsDTO),
+    (fx.ExportProfitLoss, "fx.exchange_pnl_inquiry", const_after_seed(fx.ExportProfitLoss(file_format="xlsx")), None,
+     bytes),
+    (fx.QuoteClientExchange, "fx.customer_exchange_operation", const_after_seed(fx.QuoteClientExchange(
+        from_currency="USD", to_currency="HKD", amount="100")), None, fx.ExchangeQuoteDTO),
+    (fx.ExchangePairs, "fx.customer_exchange_operation", const_after_seed(fx.ExchangePairs()), None, tuple),
 ]

@@ -277,6 +277,7 @@ AMOUNT_BASES.update({
                                 "apply_remark": "r"},
     fx.SubmitClientExchange: {"client_id": 1, "from_currency": "USD", "to_currency": "HKD", "amount": "1",
                               "custom_rate": "7.8"},
+    fx.QuoteClientExchange: {"from_currency": "USD", "to_currency": "HKD", "amount": "1", "custom_rate": "7.8"},
 })
 AMOUNT_BASES[RuleFields] = AMOUNT_BASES[CreateAllocationRule]  # the fields both rule commands share
 AMOUNT_BASES[EditAllocationRule] = {**AMOUNT_BASES[CreateAllocationRule], "rule_id": 1, "expected_version": 1}

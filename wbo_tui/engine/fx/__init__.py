@@ -15,6 +15,8 @@ from . import (  # noqa: F401  (registers handlers)
     markups,
     pairs,
     pool,
+    profit_loss,
+    quote,
     rate_import,
     rate_refresh,
     rates,
@@ -55,7 +57,16 @@ from .exceptions import (
 from .exchanges import ExchangeDTO, GetClientExchange, ListClientExchanges, SubmitClientExchange
 from .large_amount import AmountConfigDTO, DeleteAmountConfig, ListAmountConfigs, SetAmountConfig
 from .pool import AddPoolQuota, AdjustPoolQuota, ListPoolQuotas, PoolLedger, PoolMovementDTO, PoolQuotaDTO
-from .rate_import import ImportReferenceRates, RateImportResult, template_csv
+from .profit_loss import (
+    DayTotalDTO,
+    ExportProfitLoss,
+    ListProfitLoss,
+    ProfitLossDTO,
+    ProfitLossTotals,
+    ProfitLossTotalsDTO,
+)
+from .quote import ExchangePairs, ExchangeQuoteDTO, QuoteClientExchange, QuoteSideDTO
+from .rate_import import ImportReferenceRates, RateImportResult, template_csv, template_xlsx
 from .rate_math import reference_rate, rounded
 from .rate_refresh import ConfigureRateSource, RateSourceDTO
 from .review import CancelClientExchange, ReviewClientExchange
@@ -71,6 +82,8 @@ from .strategies import (
 )
 
 __all__ = [
+    "DayTotalDTO", "ExportProfitLoss", "ListProfitLoss", "ProfitLossDTO", "ProfitLossTotals", "ProfitLossTotalsDTO",
+    "ExchangePairs", "ExchangeQuoteDTO", "QuoteClientExchange", "QuoteSideDTO",
     "ConfigureRateSource", "RateSourceDTO",
     "ApplyExceptionHandling", "ExceptionRecordDTO", "ExceptionReviewResult", "ListExceptionRecords",
     "ReviewExceptionHandling",
@@ -80,7 +93,7 @@ __all__ = [
     "CancelClientExchange", "ExchangeDTO", "GetClientExchange", "ListClientExchanges", "ReviewClientExchange",
     "SubmitClientExchange",
     "EditReferenceRate", "ImportReferenceRates", "ListReferenceRates", "PairRateDTO", "RateImportResult",
-    "ReferenceRateDTO", "ReferenceRateHistory", "RouteDTO", "WhichStrategy", "template_csv",
+    "ReferenceRateDTO", "ReferenceRateHistory", "RouteDTO", "WhichStrategy", "template_csv", "template_xlsx",
     "AddPoolQuota", "AdjustPoolQuota", "AmountConfigDTO", "CreateExchangeStrategy", "DeleteAmountConfig",
     "ListAmountConfigs", "ListExchangeStrategies", "ListPoolQuotas", "PeriodInput", "PoolLedger", "PoolMovementDTO",
     "PoolQuotaDTO", "SetAmountConfig", "SetStrategyEnabled", "StrategyDTO", "UpdateExchangeStrategy",

@@ -18,18 +18,19 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import Field
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from ..commands import Command, Query, handles
 from ..dto import DTO
 from ..errors import NotFound, ValidationFailed
 from ..money import DecimalAmount
 from ..notify.publish import publish
+from ..prepared import Prepared
 from ..uow import UnitOfWork
 from ..whole_numbers import Id
 from . import ledger, pairs, rate_math
 from .clients import ClientDTO
-from .currency_setup import exchange_settings
+from .currency_setup import CurrencySetupDTO, exchange_settings
 from .markups import apply, reference_markup
 from .rates import pair_rate
 from .routing import route
@@ -114,8 +115,18 @@ def to_dto(row: Any) -> ExchangeDTO:  # noqa: ANN401
         id=row.client_id, account_no=row.account_no, name=row.name, account_type=row.account_type))
 
 
+# What every submission runs, on the SQLite driver directly in a write unit (``Prepared``).
+_ONE_EXCHANGE = Prepared(_EXCHANGES.where(fx_exchanges.c.id == bindparam("exchange_id")))
+_INSERT_COLUMNS = ("forex_id", "client_id", "from_currency", "from_amount", "to_currency", "to_amount", "fixed_side",
+                   "rate", "reference_rate", "rate_source", "rate_steps", "strategy_id", "service_strategy",
+                   "change_type", "channel_name", "standard_amount", "forex_status", "audit_status", "review_reasons",
+                   "maker_id", "audit_remark", "order_remark", "origin", "version", "created_at", "updated_at")
+_INSERT = Prepared(insert(fx_exchanges).returning(fx_exchanges.c.id), keys=_INSERT_COLUMNS)
+
+
 async def get_exchange(uow: UnitOfWork, exchange_id: int) -> ExchangeDTO:
-    row = (await uow.conn.execute(_EXCHANGES.where(fx_exchanges.c.id == exchange_id))).first()
+    rows = await _ONE_EXCHANGE.rows(uow.conn, {"exchange_id": exchange_id}, sqlite=uow.sqlite)
+    row = rows[0] if rows else None
     if row is None:
         raise NotFound(f"Client exchange {exchange_id} does not exist.")
     return to_dto(row)
@@ -140,11 +151,11 @@ async def list_client_exchanges(uow: UnitOfWork, q: ListClientExchanges) -> tupl
     return tuple(to_dto(r) for r in await uow.conn.execute(stmt))
 
 
-async def _amounts(uow: UnitOfWork, cmd: SubmitClientExchange, source: str, target: str,
-                   rate: Decimal) -> tuple[Decimal, Decimal]:
+def _amounts(cmd: SubmitClientExchange, source_setup: CurrencySetupDTO, target_setup: CurrencySetupDTO,
+             rate: Decimal) -> tuple[Decimal, Decimal]:
     """Both amounts: the typed one checked, the other worked out with its currency's
     exchange amount precision and rounding."""
-    source_setup, target_setup = await exchange_settings(uow, source), await exchange_settings(uow, target)
+    source, target = source_setup.currency, target_setup.currency
     typed_setup = source_setup if cmd.fixed_side == "FROM" else target_setup
     field = "Amount"
     if cmd.amount <= 0:
@@ -168,11 +179,12 @@ async def _amounts(uow: UnitOfWork, cmd: SubmitClientExchange, source: str, targ
     return from_amount, to_amount
 
 
-async def _rate(uow: UnitOfWork, cmd: SubmitClientExchange, source: str, target: str,
+async def _rate(uow: UnitOfWork, cmd: SubmitClientExchange, setups: tuple[CurrencySetupDTO, CurrencySetupDTO],
                 ) -> tuple[Decimal, Decimal | None, str, str]:
     """The client's rate, the reference rate it came from, its source and its steps."""
+    source, target = setups[0].currency, setups[1].currency
     if cmd.custom_rate is None:
-        quote = await pair_rate(uow, source, target)
+        quote = await pair_rate(uow, source, target, setups=setups)
         origin = f"{quote.channel_name}/{quote.rate_type}"
         markup = await reference_markup(uow, quote.channel_name, source, target)
         if markup is None or markup.bp is None or markup.bp.is_zero():
@@ -195,13 +207,16 @@ async def submit_client_exchange(uow: UnitOfWork, cmd: SubmitClientExchange) -> 
     if source == target:
         raise ValidationFailed("Target currency", "must differ from the source currency")
     await ledger.lock_client(uow, cmd.client_id)
-    rate, reference, rate_source, rate_steps = await _rate(uow, cmd, source, target)
-    from_amount, to_amount = await _amounts(uow, cmd, source, target, rate)
+    # Both currencies' settings, read once for the rate and the amounts (the exchange
+    # switch of each is the first of the vendor's checks).
+    setups = (await exchange_settings(uow, source), await exchange_settings(uow, target))
+    rate, reference, rate_source, rate_steps = await _rate(uow, cmd, setups)
+    from_amount, to_amount = _amounts(cmd, *setups, rate)
     chosen = await route(uow, source, target, from_amount, to_amount, uow.now)
     forex_id = uow.ids.new_ref("FX")
     await ledger.hold(uow, cmd.client_id, source, from_amount, purpose=HOLD_PURPOSE, ref=forex_id)
     strategy = chosen.strategy
-    exchange_id = (await uow.conn.execute(insert(fx_exchanges).values(
+    exchange_id = (await _INSERT.one(uow.conn, dict(
         forex_id=forex_id, client_id=cmd.client_id, from_currency=source, from_amount=from_amount,
         to_currency=target, to_amount=to_amount, fixed_side=cmd.fixed_side, rate=rate, reference_rate=reference,
         rate_source=rate_source, rate_steps=rate_steps, strategy_id=strategy.id,
@@ -210,7 +225,7 @@ async def submit_client_exchange(uow: UnitOfWork, cmd: SubmitClientExchange) -> 
         standard_amount=chosen.standard_amount, forex_status="SUBMITTED",
         audit_status="PENDING" if chosen.needs_review else "NONE", review_reasons=json.dumps(chosen.review_reasons),
         maker_id=uow.actor.operator_id, audit_remark="", order_remark=cmd.order_remark.strip(), origin="BACK_OFFICE",
-        version=1, created_at=uow.now, updated_at=uow.now).returning(fx_exchanges.c.id))).scalar_one()
+        version=1, created_at=uow.now, updated_at=uow.now), sqlite=uow.sqlite)).id
     submitted = await get_exchange(uow, exchange_id)
     uow.record("fx.exchange.submit", "client_exchange", forex_id, None, {
         "client": submitted.client.account_no, "from": f"{from_amount} {source}", "to": f"{to_amount} {target}",

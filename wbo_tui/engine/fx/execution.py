@@ -10,12 +10,14 @@ until the channel's answer settles it.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, update
+from sqlalchemy import and_, bindparam, update
 
 from ..errors import Conflict, NotFound
+from ..prepared import Prepared
 from ..uow import UnitOfWork
 from . import ledger, pool
 from .exchanges import HOLD_PURPOSE, ExchangeDTO, get_exchange
+from .profit_loss import record_pool_profit_loss
 from .tables import fx_exchanges
 
 
@@ -32,6 +34,8 @@ async def execute_now(uow: UnitOfWork, exchange: ExchangeDTO) -> ExchangeDTO:
 
 
 async def settle_on_pool(uow: UnitOfWork, exchange: ExchangeDTO) -> ExchangeDTO:
+    """``exchange`` as read in this transaction; returned settled (not read again: only
+    its status, version and times changed)."""
     client = exchange.client.id
     await ledger.post_hold(uow, HOLD_PURPOSE, exchange.forex_id, kind="exchange_out",
                            remarks=f"Exchange to {exchange.to_currency}")
@@ -44,20 +48,29 @@ async def settle_on_pool(uow: UnitOfWork, exchange: ExchangeDTO) -> ExchangeDTO:
                         order_no=exchange.forex_id, automatic=True)
     except NotFound:
         pass  # the source currency has no pool of its own: nothing to count it into
-    await _move(uow, exchange, "SUCCEEDED", success=True)
+    version = await _move(uow, exchange, "SUCCEEDED", success=True)
+    await record_pool_profit_loss(uow, exchange)
     uow.record("fx.exchange.settle", "client_exchange", exchange.forex_id, {"forex_status": exchange.forex_status},
                {"forex_status": "SUCCEEDED", "paid": f"{exchange.from_amount} {exchange.from_currency}",
                 "received": f"{exchange.to_amount} {exchange.to_currency}", "on": "exchange pool"})
-    return await get_exchange(uow, exchange.id)
+    return exchange.model_copy(update={"forex_status": "SUCCEEDED", "version": version, "updated_at": uow.now,
+                                       "success_time": uow.now})
 
 
-async def _move(uow: UnitOfWork, exchange: ExchangeDTO, status: str, *, success: bool = False) -> None:
-    """From the status read to ``status``, once: a second decision finds it moved."""
-    values: dict[str, object] = {"forex_status": status, "version": fx_exchanges.c.version + 1,
-                                 "updated_at": uow.now}
-    if success:
-        values["success_time"] = uow.now
-    changed = await uow.conn.execute(update(fx_exchanges).where(and_(
-        fx_exchanges.c.id == exchange.id, fx_exchanges.c.forex_status == exchange.forex_status)).values(**values))
-    if changed.rowcount != 1:
+async def _move(uow: UnitOfWork, exchange: ExchangeDTO, status: str, *, success: bool = False) -> int:
+    """From the status read to ``status``, once: a second decision finds it moved.  The
+    exchange's version after."""
+    changed = await (_SUCCEED if success else _MOVE).rows(uow.conn, {
+        "exchange_id": exchange.id, "status_read": exchange.forex_status, "new_status": status, "now": uow.now},
+        sqlite=uow.sqlite)
+    if len(changed) != 1:
         raise Conflict(f"Client exchange {exchange.forex_id} moved on meanwhile; reload it.")
+    return int(changed[0].version)
+
+
+# Each settlement runs it: on the SQLite driver directly in a write unit (``Prepared``).
+_e = fx_exchanges.c
+_MOVE_STATEMENT = update(fx_exchanges).where(and_(_e.id == bindparam("exchange_id"), _e.forex_status == bindparam(
+    "status_read"))).values(forex_status=bindparam("new_status"), version=_e.version + 1, updated_at=bindparam("now"))
+_MOVE = Prepared(_MOVE_STATEMENT.returning(_e.version))
+_SUCCEED = Prepared(_MOVE_STATEMENT.values(success_time=bindparam("now")).returning(_e.version))

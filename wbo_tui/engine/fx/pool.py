@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import Field
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from ..commands import Command, Query, RequiredText, handles
 from ..currencies import load_currency
@@ -23,6 +23,7 @@ from ..dto import DTO
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..money import DecimalAmount
 from ..notify.publish import publish
+from ..prepared import Prepared
 from ..uow import UnitOfWork
 from ..whole_numbers import Id, Version
 from .tables import fx_pool_ledger, fx_pool_quotas
@@ -114,9 +115,21 @@ async def pool_ledger(uow: UnitOfWork, q: PoolLedger) -> tuple[PoolMovementDTO, 
         occurred_from=r.occurred_from, remark=r.remark) for r in await uow.conn.execute(stmt))
 
 
+# Every pool exchange reads and moves two quotas: these run on the SQLite driver directly
+# inside a write unit (``Prepared``: a tenth of a Core statement's cost, same stored values).
+_QUOTA = select(fx_pool_quotas).where(fx_pool_quotas.c.currency == bindparam("currency"))
+_READ_QUOTA, _LOCK_QUOTA = Prepared(_QUOTA), Prepared(_QUOTA.with_for_update())
+_MOVE_QUOTA = Prepared(update(fx_pool_quotas).where(fx_pool_quotas.c.currency == bindparam("quota_currency")).values(
+    remaining_amount=bindparam("new_remaining"), alarm_amount=bindparam("new_alarm"),
+    below_alarm=bindparam("new_below"), version=fx_pool_quotas.c.version + 1, updated_at=bindparam("now")))
+_LEDGER_COLUMNS = ("currency", "change_type", "order_no", "before_occurred", "occurred_amount", "after_occurred",
+                   "occurred_from", "remark", "operator_id", "created_at")
+_INSERT_LEDGER = Prepared(insert(fx_pool_ledger), keys=_LEDGER_COLUMNS)
+
+
 async def get_quota(uow: UnitOfWork, currency: str, *, lock: bool = False) -> PoolQuotaDTO:
-    stmt = select(fx_pool_quotas).where(fx_pool_quotas.c.currency == currency)
-    row = (await uow.conn.execute(stmt.with_for_update() if lock else stmt)).first()
+    rows = await (_LOCK_QUOTA if lock else _READ_QUOTA).rows(uow.conn, {"currency": currency}, sqlite=uow.sqlite)
+    row = rows[0] if rows else None
     if row is None:
         raise NotFound(f"{currency} has no exchange-pool quota (Exchange Pool Quota Configuration).")
     return _quota(row)
@@ -185,19 +198,20 @@ async def move(uow: UnitOfWork, currency: str, amount: Decimal, *, change_type: 
     if not amount.is_zero():
         await _ledger(uow, currency, change_type, order_no, before.remaining_amount, amount,
                       "AUTO" if automatic else "MANUAL", remark)
-    await uow.conn.execute(update(fx_pool_quotas).where(and_(fx_pool_quotas.c.currency == currency)).values(
-        remaining_amount=after_amount, alarm_amount=alarm, below_alarm=below,
-        version=fx_pool_quotas.c.version + 1, updated_at=uow.now))
+    await _MOVE_QUOTA.rows(uow.conn, {"quota_currency": currency, "new_remaining": after_amount, "new_alarm": alarm,
+                                      "new_below": below, "now": uow.now}, sqlite=uow.sqlite)
     if below and not before.below_alarm:
         await publish(uow, ALERT_TOPIC, f"Exchange pool {currency} below its alert amount",
                       f"The {currency} exchange-pool quota is {after_amount}, below its alert amount of {alarm} "
                       f"({change_type} {order_no}).", source_type="pool_quota", source_id=currency)
-    return await get_quota(uow, currency)
+    # The quota as just written (the row is locked: no one else moved it meanwhile); not read again.
+    return before.model_copy(update={"remaining_amount": after_amount, "alarm_amount": alarm, "below_alarm": below,
+                                     "version": before.version + 1})
 
 
 async def _ledger(uow: UnitOfWork, currency: str, change_type: str, order_no: str, before: Decimal, amount: Decimal,
                   occurred_from: str, remark: str) -> None:
-    await uow.conn.execute(insert(fx_pool_ledger).values(
-        currency=currency, change_type=change_type, order_no=order_no, before_occurred=before,
-        occurred_amount=amount, after_occurred=before + amount, occurred_from=occurred_from, remark=remark,
-        operator_id=uow.actor.operator_id, created_at=uow.now))
+    await _INSERT_LEDGER.rows(uow.conn, {
+        "currency": currency, "change_type": change_type, "order_no": order_no, "before_occurred": before,
+        "occurred_amount": amount, "after_occurred": before + amount, "occurred_from": occurred_from,
+        "remark": remark, "operator_id": uow.actor.operator_id, "created_at": uow.now}, sqlite=uow.sqlite)

@@ -10,21 +10,23 @@ precision with its rounding: the manual's USD → CNH, 7.8147 ÷ 1.095 = 7.1367.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 
 from ..commands import Command, Query, handles
 from ..dto import DTO
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..money import DecimalAmount
+from ..prepared import Prepared
 from ..uow import UnitOfWork
 from ..whole_numbers import Id, Version
 from . import rate_math
-from .currency_setup import exchange_settings
+from .currency_setup import CurrencySetupDTO, exchange_settings
 from .tables import RATE_CHANNELS, RATE_TYPES, fx_currency_configs, fx_reference_rate_journal, fx_reference_rates
 
 INQUIRY = "fx.reference_rate_inquiry"
@@ -137,9 +139,18 @@ async def rate_places(uow: UnitOfWork) -> dict[str, int]:
     return {r.currency: r.exchange_rate_precision for r in rows}
 
 
+# Read by every client exchange (twice each): on the SQLite driver directly in a write
+# unit (``Prepared``), the same values as through SQLAlchemy.
+_STANDARD = Prepared(select(fx_currency_configs.c.currency).where(fx_currency_configs.c.standard_money))
+_CURRENT = Prepared(select(fx_reference_rates).where(
+    fx_reference_rates.c.channel_name == bindparam("channel_name"), fx_reference_rates.c.rate_type == bindparam("kind"),
+    fx_reference_rates.c.other_currency == bindparam("currency"))
+    .order_by(fx_reference_rates.c.record_date.desc()).limit(1))
+
+
 async def standard_currency(uow: UnitOfWork) -> str:
-    row = (await uow.conn.execute(select(fx_currency_configs.c.currency)
-                                  .where(fx_currency_configs.c.standard_money))).first()
+    rows = await _STANDARD.rows(uow.conn, {}, sqlite=uow.sqlite)
+    row = rows[0] if rows else None
     if row is None:
         raise ValidationFailed("Standard currency", "is not set (Currency Setup: mark one currency standard)")
     return row.currency
@@ -214,20 +225,25 @@ def _key_text(rate: ReferenceRateDTO) -> str:
 
 
 async def journal(uow: UnitOfWork, rates: list[ReferenceRateDTO], source: str) -> None:
+    await journal_values(uow, [(r.channel_name, r.rate_type, r.base_currency, r.other_currency, r.record_date,
+                                r.bid_rate, r.offer_rate, r.average_rate) for r in rates], source)
+
+
+async def journal_values(uow: UnitOfWork, rates: Sequence[Sequence[object]], source: str) -> None:
+    """Journal ``rates``, each as (channel, type, base, other, record date, bid, offer,
+    average): an import's 100,000 rows go in without a DTO each."""
     from ..bulk import insert_many
 
     columns = ("channel_name", "rate_type", "base_currency", "other_currency", "record_date", "bid_rate",
                "offer_rate", "average_rate", "source", "operator_id", "created_at")
-    await insert_many(uow.conn, fx_reference_rate_journal, columns, [
-        (r.channel_name, r.rate_type, r.base_currency, r.other_currency, r.record_date, r.bid_rate, r.offer_rate,
-         r.average_rate, source, uow.actor.operator_id, uow.now) for r in rates], sqlite=uow.sqlite)
+    tail = (source, uow.actor.operator_id, uow.now)
+    await insert_many(uow.conn, fx_reference_rate_journal, columns, [(*r, *tail) for r in rates], sqlite=uow.sqlite)
 
 
 async def current_rate(uow: UnitOfWork, channel_name: str, rate_type: str, currency: str) -> ReferenceRateDTO:
-    r = fx_reference_rates.c
-    row = (await uow.conn.execute(select(fx_reference_rates).where(
-        r.channel_name == channel_name, r.rate_type == rate_type, r.other_currency == currency)
-        .order_by(r.record_date.desc()).limit(1))).first()
+    rows = await _CURRENT.rows(uow.conn, {"channel_name": channel_name, "kind": rate_type, "currency": currency},
+                               sqlite=uow.sqlite)
+    row = rows[0] if rows else None
     if row is None:
         raise ValidationFailed("Reference rate", f"{RATE_CHANNELS.get(channel_name, channel_name)} has no "
                                                  f"{RATE_TYPES.get(rate_type, rate_type)} for {currency}")
@@ -235,12 +251,15 @@ async def current_rate(uow: UnitOfWork, channel_name: str, rate_type: str, curre
 
 
 async def pair_rate(uow: UnitOfWork, from_currency: str, to_currency: str, *, channel_name: str = "HKEX",
-                    rate_type: str = "SPOT", max_age_s: int = MAX_AGE_S) -> PairRateDTO:
+                    rate_type: str = "SPOT", max_age_s: int = MAX_AGE_S,
+                    setups: tuple[CurrencySetupDTO, CurrencySetupDTO] | None = None) -> PairRateDTO:
     """The reference rate of ``from`` → ``to`` now; refused when a rate is missing or older
-    than ``max_age_s`` (naming which and how old)."""
+    than ``max_age_s`` (naming which and how old).  ``setups``: both currencies' settings
+    (``exchange_settings``), when the caller has just read them."""
     base = await standard_currency(uow)
-    source = await exchange_settings(uow, from_currency)
-    await exchange_settings(uow, to_currency)
+    if setups is None:
+        setups = (await exchange_settings(uow, from_currency), await exchange_settings(uow, to_currency))
+    source = setups[0]
     legs: list[tuple[Decimal, datetime | None]] = []
     for code, side in ((from_currency, "bid_rate"), (to_currency, "offer_rate")):
         if code == base:
