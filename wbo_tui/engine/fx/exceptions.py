@@ -9,6 +9,13 @@ applications, one or several at once (``abnormal_batch_review``): approved, the 
 is carried out; rejected, the record stays an exception.  Each decision is one guarded
 update from PENDING_REVIEW in the transaction that moves the money, so it happens once;
 the applicant never reviews their own application.
+
+Failing or re-exchanging an order takes the bank's word that it did not convert: only an
+order the bank answered FAILED may be marked failed or re-exchanged.  An order whose
+answer was lost (UNKNOWN) or that the bank is still working on (PROCESSING, stalled) may
+have been converted; the channel pass keeps asking the bank about it (a status query,
+never a blind resend), and until the bank answers the only handling is to mark it
+successful on the bank's own word (its rate), which a checker then reviews.
 """
 
 from __future__ import annotations
@@ -116,6 +123,7 @@ async def apply_exception_handling(uow: UnitOfWork, cmd: ApplyExceptionHandling)
         raise NotFound(f"{cmd.order_no} is not an exception exchange record (it may have been settled meanwhile).")
     if row.apply_status == "PENDING_REVIEW":
         raise Conflict(f"{cmd.order_no} already has a handling awaiting review ({row.apply_type}).")
+    _require_bank_answer(cmd.order_no, row.channel_status, cmd.apply_type)
     rate = channel = None
     if cmd.apply_type == "SUCCESS_APPLY":
         places = (await get_setup(uow, row.from_currency)).exchange_rate_precision
@@ -169,6 +177,17 @@ async def review_exception_handling(uow: UnitOfWork, cmd: ReviewExceptionHandlin
     return ExceptionReviewResult(approved=tuple(done) if approve else (), rejected=() if approve else tuple(done))
 
 
+def _require_bank_answer(order_no: str, channel_status: str, apply_type: str) -> None:
+    """Refuse to fail or re-send an order the bank may have converted (see the module doc)."""
+    if apply_type != "SUCCESS_APPLY" and channel_status != "FAILED":
+        what = "mark it failed" if apply_type == "FAILURE_APPLY" else "re-exchange it"
+        state = ("its answer was lost (unknown)" if channel_status == "UNKNOWN"
+                 else "the bank is still processing it")
+        raise Conflict(f"{order_no}: {state}, so the bank may have converted it; the channel pass keeps asking "
+                       f"the bank. You can {what} once the bank answers failed; if the bank confirms it "
+                       "converted, mark it successful with the bank's rate.")
+
+
 async def _carry_out(uow: UnitOfWork, row: object) -> None:
     from .channel_execution import open_channel_order, settle_success
 
@@ -176,6 +195,7 @@ async def _carry_out(uow: UnitOfWork, row: object) -> None:
     order_no, forex_id = row.order_no, row.forex_id  # type: ignore[attr-defined]
     exchange_id = (await uow.conn.execute(select(fx_exchanges.c.id).where(fx_exchanges.c.forex_id == forex_id)))
     exchange = await get_exchange(uow, exchange_id.scalar_one())
+    _require_bank_answer(order_no, row.channel_status, row.apply_type)  # type: ignore[attr-defined]
     final = "SUCCEEDED" if row.apply_type == "SUCCESS_APPLY" else "FAILED"  # type: ignore[attr-defined]
     closed = await uow.conn.execute(update(fx_channel_orders).where(and_(
         c.order_no == order_no, c.channel_status.in_(("FAILED", "UNKNOWN", "PROCESSING")))).values(
