@@ -56,6 +56,8 @@ class MarkupDTO(DTO):
 
 class AppliedMarkup(DTO):
     rate_before: Decimal
+    rate_exact: Decimal
+    """The rate less the markup before it is cut to the rate precision."""
     rate_after: Decimal
     steps: str
     """The calculation, as the console shows it ("7.8147 × (1 − 0.1 %) = 7.8068")."""
@@ -149,7 +151,8 @@ def apply(rate: Decimal, spread_mode: str, bp: Decimal, places: int) -> AppliedM
     after = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN)
     if after <= 0:
         raise ValidationFailed("Markup", f"would leave a rate of {after} (the markup exceeds the rate)")
-    return AppliedMarkup(rate_before=rate, rate_after=after, steps=f"{shown} = {after} (cut to {places} places)")
+    return AppliedMarkup(rate_before=rate, rate_exact=exact, rate_after=after,
+                         steps=f"{shown} = {after} (cut to {places} places)")
 
 
 def _reference_dto(row: Any) -> MarkupDTO:  # noqa: ANN401
@@ -321,7 +324,6 @@ def tier_markup(markup: MarkupDTO, amount: Decimal) -> Decimal:
         if amount >= start and (end is None or amount < Decimal(str(end))):
             return Decimal(str(tier["markup"]))
     raise AssertionError("tiers cover every amount from 0 (checked when saved)")
-
 
 
 async def executed_markup(uow: UnitOfWork, service_strategy: str, channel_name: str | None, source: str,

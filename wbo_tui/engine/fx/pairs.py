@@ -20,7 +20,7 @@ from ..errors import Conflict, NotFound, ValidationFailed
 from ..schema import currencies
 from ..uow import UnitOfWork
 from ..whole_numbers import Id
-from .tables import fx_currency_pairs
+from .tables import fx_currency_pairs, fx_executed_markups, fx_reference_markups
 
 INQUIRY = "fx.currency_pair_inquiry"
 OPERATION = "lb_hk_conversion.support_currency_update"
@@ -181,3 +181,24 @@ async def require_pair(uow: UnitOfWork, from_currency: str, to_currency: str) ->
     if found is None:
         raise ValidationFailed("Target currency", f"{to_currency} is not a target of {from_currency} "
                                                   f"(Currency Pairs has no {from_currency} → {to_currency})")
+
+
+async def _markups_using(uow: UnitOfWork, from_currency: str, to_currency: str) -> list[str]:
+    """Markups on the pair, on the reference rate (per rate-source channel) and on the
+    executed rate (per strategy kind and channel): deleting the pair would strand them."""
+    users = []
+    reference = fx_reference_markups.c
+    for r in await uow.conn.execute(select(reference.id, reference.channel_name).where(
+            reference.from_currency == from_currency, reference.to_currency == to_currency).order_by(reference.id)):
+        users.append(f"reference-rate markup {r.id} ({r.channel_name})")
+    executed = fx_executed_markups.c
+    for r in await uow.conn.execute(select(executed.id, executed.service_strategy, executed.channel_name).where(
+            executed.from_currency == from_currency, executed.to_currency == to_currency).order_by(executed.id)):
+        served = "Exchange Pool" if r.service_strategy == "BATCH" else f"Bank Exchange {r.channel_name}"
+        users.append(f"executed-rate markup {r.id} ({served})")
+    return users
+
+
+# Markups are checked here, beside the pairs they hang on (strategies and pending exchanges
+# register from their own modules).
+pair_users.append(_markups_using)

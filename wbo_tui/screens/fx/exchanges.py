@@ -1,6 +1,7 @@
-"""FX › Exchanges: client exchanges, newest first, with their review.  A checker approves
-(a) or rejects (x, with a reason and a typed confirmation) a request awaiting review; the
-desk cancels (c, typed confirmation) one not yet executed, releasing the client's hold."""
+"""FX › Exchanges: client exchanges, newest first, with their review.  The desk submits one
+on a client's behalf (n, with a preview of both amounts); a checker approves (a) or rejects
+(x, with a reason and a typed confirmation) a request awaiting review; the desk cancels (c,
+typed confirmation) one not yet executed, releasing the client's hold."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from wbo_tui.widgets.moments import when
 from wbo_tui.widgets.row_actions import Unavailable
 from wbo_tui.widgets.table_pane import cell
 from wbo_tui.screens.fx.decisions import ExchangeReasonScreen
+from wbo_tui.screens.fx.exchange_form import ClientExchangeScreen
 
 STRATEGY_SHORT = {"BATCH": "Pool", "SINGLE": "Bank"}
 
@@ -34,13 +36,17 @@ class ExchangesPane(MoneyPane):
     TOPICS = frozenset({"fx_exchanges", "clients"})
     STATUSES = ("SUBMITTED", "PROCESSING", "SUCCEEDED", "FAILED", "REJECTED", "CANCELLED", "UNKNOWN")
     HELP = (
-        "Client exchanges, newest first. a approves the selected request awaiting review (a pool exchange "
+        "Client exchanges, newest first. n submits a new one on a client's behalf: client, pair, amount on "
+        "either side, the reference rate with its markup and age or a custom rate, and a preview of both "
+        "amounts; submitting holds the source amount. a approves the selected request awaiting review (a pool exchange "
         "then settles at once; a bank exchange goes to its channel); x rejects it with a reason (the "
         "client's hold is released); c cancels a request not yet executed (its hold is released); f cycles "
         "the status filter. The maker never reviews their own request. Needs fx.customer_exchange_inquiry "
-        "(a, x: fx.customer_exchange_approval; c: fx.customer_exchange_operation)."
+        "(a, x: fx.customer_exchange_approval; n, c: fx.customer_exchange_operation)."
     )
     BINDINGS = [
+        Binding("n", "new_exchange", "New exchange", id="fx-exchange-new",
+                tooltip="Submit a client exchange on a client's behalf"),
         Binding("a", "approve", "Approve", id="fx-exchange-approve", tooltip="Approve the selected request"),
         Binding("x", "reject", "Reject", id="fx-exchange-reject", tooltip="Reject the selected request"),
         Binding("c", "cancel_exchange", "Cancel request", id="fx-exchange-cancel",
@@ -104,6 +110,34 @@ class ExchangesPane(MoneyPane):
             return Unavailable(f"you need the permission {APPROVAL} to review client exchanges (R requests it)",
                                permission=APPROVAL, wanted_for="review client exchanges")
         return None
+
+    def unavailable(self, action: str, parameters: tuple[object, ...] = ()) -> Unavailable | None:
+        if action != "new_exchange":
+            return super().unavailable(action, parameters)
+        session = self.wbo.session
+        if session is None or not session.can(OPERATION):
+            return Unavailable(f"you need the permission {OPERATION} to submit client exchanges",
+                               permission=OPERATION, wanted_for="submit client exchanges")
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "new_exchange" and not self.has_class("-denied"):
+            return None if self.unavailable(action, parameters) is not None else True
+        return super().check_action(action, parameters)
+
+    def action_new_exchange(self) -> None:
+        self.app.push_screen(ClientExchangeScreen(), callback=self._submitted)
+
+    def _submitted(self, e: ExchangeDTO | None) -> None:
+        if e is None:
+            return
+        then = {"SUCCEEDED": "settled from the exchange pool", "PROCESSING": f"sent to the bank {e.channel_name}",
+                "SUBMITTED": f"awaiting review ({'; '.join(e.review_reasons)})"}.get(e.forex_status,
+                                                                                    e.forex_status.lower())
+        self.app.notify(f"{self.describe(e)}: {then}. The client's {e.from_currency} is held until it settles.",
+                        title=f"{e.forex_id} submitted", markup=False)
+        self.selected_key = e.forex_id
+        self.load()
 
     def action_approve(self) -> None:
         e: ExchangeDTO = self.selected
