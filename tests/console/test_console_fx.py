@@ -14,6 +14,7 @@ from textual.widgets import DataTable
 
 from wbo_tui.engine import Engine
 from wbo_tui.engine.fx import ListClientExchanges
+from wbo_tui.screens.fx.area import FxArea
 from wbo_tui.screens.fx.decisions import ExchangeReasonScreen
 from wbo_tui.screens.fx.exchanges import ExchangesPane
 from wbo_tui.screens.shell import ShellScreen
@@ -21,7 +22,9 @@ from wbo_tui.widgets.forms import ConfirmScreen
 
 SMALL, LARGE = (80, 24), (160, 48)
 BOTH = pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
-TABS = {"exchanges": 0, "exceptions": 1, "rates": 2, "pool": 3, "clients": 4}
+# The tabs this file pins (the other FX tabs have files of their own), by their place in the area.
+TABS = {name: [t.id for t in FxArea.TABS].index(f"tab-fx-{name}")
+        for name in ("exchanges", "exceptions", "rates", "pool", "clients")}
 
 
 async def open_fx(pilot: Pilot, username: str, tab: str = "exchanges") -> None:

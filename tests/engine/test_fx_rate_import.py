@@ -17,7 +17,7 @@ from engine_support import audit_records, login, new_operator, scalar
 from openpyxl import Workbook, load_workbook
 
 from wbo_tui.engine import Engine
-from wbo_tui.engine.errors import ValidationFailed
+from wbo_tui.engine.errors import ValidationFailed, WboError
 from wbo_tui.engine.fx import ImportReferenceRates, ListReferenceRates, UpdateCurrencySetup, template_csv
 from wbo_tui.engine.fx.rate_import import TEMPLATE_COLUMNS, template_xlsx
 
@@ -186,3 +186,21 @@ async def test_a_bad_file_or_command_is_refused_and_imports_nothing(engine: Engi
         with pytest.raises(ValidationFailed, match=message):
             await engine.execute(desk, command)
     await _nothing_imported(engine)
+
+
+async def test_a_refused_import_is_published_to_the_desk_and_a_permission_refusal_is_not(engine: Engine) -> None:
+    """The issue's "rate import failures" notification: a refused import imported nothing,
+    and its refusal (row and field named) is published on ``fx.rate_import_failed`` with
+    its audit record; an import refused for want of the permission is only audited."""
+    desk = await _desk(engine, "ratesdesk")
+    bad = rows(3)
+    bad[2] = (*bad[2][:5], "not-a-rate", *bad[2][6:])
+    with pytest.raises(ValidationFailed, match="Row 4"):
+        await engine.execute(desk, ImportReferenceRates(csv_text=as_csv(bad)))
+    body = await scalar(engine, "SELECT body FROM notifications WHERE topic = 'fx.rate_import_failed'")
+    assert "ratesdesk" in body and "Row 4" in body and "bid_rate" in body
+    assert await scalar(engine, "SELECT count(*) FROM fx_reference_rates") == 0
+    viewer = await new_operator(engine, await login(engine, "admin"), "ratesviewer", RATES[:1])
+    with pytest.raises(WboError):
+        await engine.execute(viewer, ImportReferenceRates(csv_text=as_csv(bad)))
+    assert await scalar(engine, "SELECT count(*) FROM notifications WHERE topic = 'fx.rate_import_failed'") == 1

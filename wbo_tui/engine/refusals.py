@@ -4,6 +4,11 @@ A refused command rolls back with everything it did, its audit records included;
 refusal itself (who, what, why) is written in a transaction of its own.  Every command
 the engine refuses is recorded this way, and so is every query refused for want of a
 session or a permission.  Secrets in the refused command (passwords) are never stored.
+
+A command whose refusal the desk must hear about (a reference-rate import that imported
+nothing) names a topic in its ``REFUSAL_NOTICE``: when such a command from a signed-in
+operator is refused for what it carried (not for want of a permission or a session), the
+refusal is also published on that topic, in the same transaction as its audit record.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .errors import WboError
+from .errors import NotAuthenticated, PermissionDenied, WboError
+from .notify.publish import publish
 from .uow import Actor, Services, write_unit
 
 log = logging.getLogger(__name__)
@@ -36,9 +42,15 @@ async def record(engine: Any, actor: Actor, request: BaseModel, error: WboError,
     if not resolved:
         after["claimed_operator_id"] = actor.operator_id
         after["claimed_username"] = actor.username[:64]
+    notice = getattr(type(request), "REFUSAL_NOTICE", None)
     try:
         async with write_unit(engine.db, recorder, engine.services) as uow:
             uow.record("request.refused", "request", type(request).__name__, None, after)
+            if notice is not None and resolved and not isinstance(error, (PermissionDenied, NotAuthenticated)):
+                topic, subject = notice
+                await publish(uow, topic, subject, f"{actor.username}'s {type(request).__name__} was refused: "
+                              f"{error}. Nothing of it was saved.", source_type="request",
+                              source_id=type(request).__name__)
     except Exception:  # noqa: BLE001 - the refusal itself still reaches the caller
         log.exception("Could not audit the refusal of %s", type(request).__name__)
 

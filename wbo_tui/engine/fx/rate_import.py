@@ -28,6 +28,8 @@ YYYYMMDD.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import base64
 import binascii
 import csv
@@ -71,6 +73,8 @@ class ImportReferenceRates(Command):
 
     permission = OPERATION
     action = "import reference rates"
+    # A refused import imported nothing: the desk hears of it (``refusals``).
+    REFUSAL_NOTICE: ClassVar[tuple[str, str]] = ("fx.rate_import_failed", "Reference rate import refused")
     csv_text: str | None = Field(default=None, min_length=1, max_length=50_000_000)
     xlsx_base64: str | None = Field(default=None, min_length=1, max_length=(MAX_XLSX_BYTES + 2) // 3 * 4)
 

@@ -27,6 +27,8 @@ TOPICS: tuple[Topic, ...] = (
     Topic("fx.pool_alert", "FX", "An exchange-pool quota fell below its alert amount (once per crossing)"),
     Topic("fx.rate_refresh_failed", "FX", "A scheduled reference-rate refresh failed (the source's answer and "
           "the rates in use are named)"),
+    Topic("fx.rate_import_failed", "FX", "A reference-rate import was refused and imported nothing (the row "
+          "and field are named)"),
     Topic("fx.exchange_review", "FX", "A client exchange awaits review (large amount or above the approval "
           "starting point)"),
 )

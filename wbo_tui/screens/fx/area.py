@@ -1,5 +1,6 @@
-"""The FX area (currency-exchange.txt): client exchanges with their review, reference rates
-with their age, exchange-pool quotas and their ledger, clients and their cash."""
+"""The FX area (currency-exchange.txt): client exchanges with their review and exceptions,
+profit and loss, reference rates, exchange-pool quotas, clients and their cash, and the
+service parameters (currencies, pairs, strategies, markups, large amounts)."""
 
 from __future__ import annotations
 
@@ -20,17 +21,17 @@ from wbo_tui.screens.fx.strategies import StrategiesPane
 class FxArea(TabbedArea):
     TITLE = "FX"
     HELP = (
-        "Currency exchange. Exchanges lists client exchanges, newest first (needs "
-        "fx.customer_exchange_inquiry; a and x review one awaiting review and need "
-        "fx.customer_exchange_approval, c cancels one not yet executed and needs "
-        "fx.customer_exchange_operation). Exceptions lists channel orders that failed, came back unknown or "
-        "stalled: s, m and e apply a handling (fx.exchange_exception_operation), a and x review it "
-        "(fx.customer_exchange_approval). Rates shows each channel's current reference rates "
-        "with their age (fx.reference_rate_inquiry); a rate older than 26 hours is not used for "
-        "quoting. Pool shows the exchange-pool quotas, their alert amounts and every movement "
-        "(lb_hk_conversion.exchange_pool_query). Clients shows the clients and, for the "
-        "selected one, cash, held and withdrawable per currency (fx.client_inquiry). Ctrl+T "
-        "switches tabs."
+        "Currency exchange, one tab per screen of the manual; Ctrl+T switches tabs and each tab's ? help "
+        "names its keys and permissions. Exchanges: client exchanges, newest first; n submits one for a "
+        "client (fx.customer_exchange_operation), a and x review it (fx.customer_exchange_approval), c "
+        "cancels one not yet executed. Exceptions: channel orders that failed, came back unknown or stalled; "
+        "s, m and e apply a handling (fx.exchange_exception_operation), a and x review it. P&L: exchange "
+        "profit and loss per request, totals per day and currency, CSV and XLSX export "
+        "(fx.exchange_pnl_inquiry). Rates: reference rates with their age (a rate older than 26 hours is not "
+        "used for quoting), template, import, edit and history. Pool: exchange-pool quotas, alert amounts and "
+        "every movement. Clients: cash, held and withdrawable per currency. Currencies, Pairs, Strategies, "
+        "Markups and Large amounts: the service parameters, under the vendor's permissions "
+        "(atm.update_current_config, lb_hk_conversion.*)."
     )
     TABS = (
         Tab("Exchanges", "tab-fx-exchanges", ExchangesPane),
