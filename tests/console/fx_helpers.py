@@ -10,13 +10,16 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from console_helpers import PASSWORDS, START
+from console_helpers import PASSWORDS, START, login, settle, wait_for_lists, wait_for_screen
 from sqlalchemy import text
+from textual.pilot import Pilot
 
 from wbo_tui.engine import Engine, FixedClock, SequentialIds
 from wbo_tui.engine.fx import ListClients, SubmitClientExchange
 from wbo_tui.engine.fx.seed_data import seed_fx
 from wbo_tui.engine.passwords import fast_hasher
+from wbo_tui.screens.fx.area import FxArea
+from wbo_tui.screens.shell import ShellScreen
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -107,3 +110,16 @@ def pnl_in_thread(db_url: str) -> None:
 
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, run()).result()
+
+
+async def open_fx_tab(pilot: Pilot, username: str, tab_id: str, password: str | None = None) -> None:
+    """Log in, open the FX area (3) and Ctrl+T to the tab ``tab_id`` (``FxArea.TABS``: e.g.
+    "tab-fx-pnl"), as an operator would; its lists loaded."""
+    await login(pilot, username, password)
+    await wait_for_screen(pilot, ShellScreen)
+    await pilot.press("3")
+    await settle(pilot)
+    for _ in range([t.id for t in FxArea.TABS].index(tab_id)):
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+    await wait_for_lists(pilot)

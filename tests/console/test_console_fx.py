@@ -7,8 +7,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from console_helpers import login, no_blink, settle, type_into, wait_for_lists, wait_for_screen, wait_until
-from fx_helpers import seed, seed_in_thread
+from console_helpers import no_blink, settle, type_into, wait_for_screen, wait_until
+from fx_helpers import seed, seed_in_thread, open_fx_tab
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
@@ -28,14 +28,7 @@ TABS = {name: [t.id for t in FxArea.TABS].index(f"tab-fx-{name}")
 
 
 async def open_fx(pilot: Pilot, username: str, tab: str = "exchanges") -> None:
-    await login(pilot, username)
-    await wait_for_screen(pilot, ShellScreen)
-    await pilot.press("3")
-    await settle(pilot)
-    for _ in range(TABS[tab]):
-        await pilot.press("ctrl+t")
-        await settle(pilot)
-    await wait_for_lists(pilot)
+    await open_fx_tab(pilot, username, f"tab-fx-{tab}")
 
 
 def row(pilot: Pilot, key: str) -> dict[str, str]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from console_helpers import login, plain, settle, type_into, wait_for_lists, wait_for_screen, wait_until
-from fx_helpers import seed
+from console_helpers import plain, settle, type_into, wait_for_screen, wait_until
+from fx_helpers import seed, open_fx_tab
 from sqlalchemy import text
 from textual.pilot import Pilot
 from textual.widgets import Button, Select
@@ -22,11 +22,7 @@ LARGE = (160, 48)
 
 
 async def open_exchanges(pilot: Pilot, username: str) -> ExchangesPane:
-    await login(pilot, username)
-    await wait_for_screen(pilot, ShellScreen)
-    await pilot.press("3")
-    await settle(pilot)
-    await wait_for_lists(pilot)
+    await open_fx_tab(pilot, username, "tab-fx-exchanges")
     return pilot.app.screen.query_one(ExchangesPane)
 
 

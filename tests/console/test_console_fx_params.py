@@ -8,15 +8,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from console_helpers import login, no_blink, plain, screen_text, settle, type_into, wait_for_lists, wait_for_screen
+from console_helpers import no_blink, plain, screen_text, settle, type_into, wait_for_lists, wait_for_screen
 from console_helpers import wait_until
-from fx_helpers import seed, seed_in_thread
+from fx_helpers import seed, seed_in_thread, open_fx_tab
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Select
 
 from wbo_tui.engine import CreateOperator, CreateRole, Engine
 from wbo_tui.engine.fx import ListExchangeStrategies, ListExecutedMarkups, ListReferenceMarkups, SetStrategyEnabled
-from wbo_tui.screens.fx.area import FxArea
 from wbo_tui.screens.fx.markup_forms import MarkupScreen, MarkupStepsScreen
 from wbo_tui.screens.fx.markups import MarkupsPane
 from wbo_tui.screens.fx.strategies import StrategiesPane
@@ -45,14 +44,7 @@ async def add_desk(engine: Engine) -> None:
 
 async def open_tab(pilot: Pilot, username: str, tab: str, password: str | None = None) -> TablePane:
     """Log in, open the FX area (3) and Ctrl+T to ``tab``; its pane, loaded."""
-    await login(pilot, username, password)
-    await wait_for_screen(pilot, ShellScreen)
-    await pilot.press("3")
-    await settle(pilot)
-    for _ in range([t.id for t in FxArea.TABS].index(TAB_IDS[tab])):
-        await pilot.press("ctrl+t")
-        await settle(pilot)
-    await wait_for_lists(pilot)
+    await open_fx_tab(pilot, username, TAB_IDS[tab], password)
     return pilot.app.screen.query_one(PANES[tab])
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from console_helpers import login, plain, no_blink, settle, type_into, wait_for_lists, wait_for_screen, wait_until
-from fx_helpers import pnl_in_thread, seed, seed_in_thread, trade_for_pnl
+from fx_helpers import pnl_in_thread, seed, seed_in_thread, trade_for_pnl, open_fx_tab
 from test_console_fx import BOTH
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Select
@@ -24,14 +24,7 @@ LARGE = (160, 48)
 
 
 async def open_pnl(pilot: Pilot, username: str) -> None:
-    await login(pilot, username)
-    await wait_for_screen(pilot, ShellScreen)
-    await pilot.press("3")
-    await settle(pilot)
-    for _ in range(2):  # Exchanges, Exceptions, P&L
-        await pilot.press("ctrl+t")
-        await settle(pilot)
-    await wait_for_lists(pilot)
+    await open_fx_tab(pilot, username, "tab-fx-pnl")
 
 
 def row(pilot: Pilot, key: str) -> dict[str, str]:

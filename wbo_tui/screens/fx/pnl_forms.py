@@ -4,11 +4,8 @@ and writing an XLSX export beside the CSV ones."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
-from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,7 +16,6 @@ from textual.widgets import Button, Input, Static
 
 from wbo_tui.engine import SessionInfo, ValidationFailed, build
 from wbo_tui.engine.api import Engine
-from wbo_tui.engine.errors import WboError
 from wbo_tui.engine.fx import DayTotalDTO, ListProfitLoss, ProfitLossTotalsDTO
 
 from wbo_tui.widgets.forms import PositionForm, amount_text, labelled
@@ -123,30 +119,6 @@ class ProfitLossTotalsScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
-
-
-def _write_new_bytes(folder: Path, base: str, data: bytes, suffix: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    count = 1
-    while True:
-        path = folder / (f"{base}.{suffix}" if count == 1 else f"{base}-{count}.{suffix}")
-        try:
-            with path.open("xb") as out:  # never over an existing file (as ``widgets.exports``)
-                out.write(data)
-            return path
-        except FileExistsError:
-            count += 1
-
-
-async def write_binary_export(folder: Path, name: str, moment: datetime, data: bytes, suffix: str) -> Path:
-    """``data`` to ``<folder>/<name>-<moment>.<suffix>``, as ``widgets.exports.write_export``
-    writes CSV text: the same folder and naming, never over a file, off the event loop."""
-    base = f"{name}-{moment:%Y%m%dT%H%M%SZ}"
-    try:
-        return await asyncio.to_thread(_write_new_bytes, folder, base, data, suffix)
-    except OSError as error:
-        raise WboError(f"The export could not be written to {folder}: {error.strerror or error}. "
-                       "Set WBO_EXPORT_DIR to a folder this console may write.") from None
 
 
 def signed(value: Decimal, places: int) -> str:

@@ -23,9 +23,8 @@ from wbo_tui.screens.fx.pnl_forms import (
     describe_filters,
     exact,
     signed,
-    write_binary_export,
 )
-from wbo_tui.widgets.exports import write_export
+from wbo_tui.widgets.exports import write_export, write_export_bytes
 from wbo_tui.widgets.money_pane import MoneyPane
 from wbo_tui.widgets.moments import when
 from wbo_tui.widgets.table_pane import cell
@@ -141,7 +140,7 @@ class ProfitLossPane(MoneyPane):
             rows = len(list(csv.reader(io.StringIO(data)))) - 1
             said = f"{rows} row(s)"
         else:
-            path = await write_binary_export(folder, "exchange-pnl", moment, data, "xlsx")
+            path = await write_export_bytes(folder, "exchange-pnl", moment, data, "xlsx")
             said = "the rows and their totals per day"
         self.busy = False
         self.app.notify(f"Exported {said} to {path} ({describe_filters(self.filters)}).",
