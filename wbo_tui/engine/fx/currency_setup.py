@@ -8,13 +8,14 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 
 from ..commands import Command, Query, handles
 from ..currencies import load_currency
 from ..dto import DTO
 from ..errors import Conflict, ValidationFailed
 from ..money import DecimalAmount
+from ..prepared import Prepared
 from ..schema import currencies
 from ..uow import UnitOfWork
 from ..whole_numbers import WholeNumber
@@ -92,11 +93,18 @@ async def list_currency_setup(uow: UnitOfWork, q: ListCurrencySetup) -> tuple[Cu
     return tuple(_dto(r) for r in rows)
 
 
+# Every exchange (and every quote) reads both currencies' setups: one statement, on the
+# SQLite driver directly in a write unit (``Prepared``).
+_ONE_SETUP = Prepared(_SETUP.where(currencies.c.code == bindparam("code")))
+_TWO_SETUPS = Prepared(_SETUP.where(or_(currencies.c.code == bindparam("first"),
+                                        currencies.c.code == bindparam("second"))))
+
+
 async def get_setup(uow: UnitOfWork, code: str) -> CurrencySetupDTO:
-    row = (await uow.conn.execute(_SETUP.where(currencies.c.code == code))).first()
-    if row is None:
+    rows = await _ONE_SETUP.rows(uow.conn, {"code": code}, sqlite=uow.sqlite)
+    if not rows:
         raise ValidationFailed("Currency", f"{code!r} is not a configured currency")
-    return _dto(row)
+    return _dto(rows[0])
 
 
 @handles(UpdateCurrencySetup)
@@ -152,7 +160,24 @@ def _edited_meanwhile(code: str, current: int, edited: int) -> Conflict:
 
 async def exchange_settings(uow: UnitOfWork, code: str) -> CurrencySetupDTO:
     """A currency's settings for quoting and exchanging, refused unless it exchanges."""
-    setup = await get_setup(uow, code)
+    return _exchanging(await get_setup(uow, code))
+
+
+async def pair_settings(uow: UnitOfWork, source: str, target: str) -> tuple[CurrencySetupDTO, CurrencySetupDTO]:
+    """``exchange_settings`` of both currencies of an exchange, read in one statement and
+    checked in the vendor's order (the source's, then the target's)."""
+    rows = {r.code: r for r in await _TWO_SETUPS.rows(uow.conn, {"first": source, "second": target},
+                                                      sqlite=uow.sqlite)}
+    setups = []
+    for code in (source, target):
+        if code not in rows:
+            raise ValidationFailed("Currency", f"{code!r} is not a configured currency")
+        setups.append(_exchanging(_dto(rows[code])))
+    return setups[0], setups[1]
+
+
+def _exchanging(setup: CurrencySetupDTO) -> CurrencySetupDTO:
     if not setup.support_exchange or not setup.configured:
-        raise ValidationFailed("Currency", f"{code} does not support exchange (Currency Setup: exchange switch off)")
+        raise ValidationFailed("Currency", f"{setup.currency} does not support exchange "
+                                           "(Currency Setup: exchange switch off)")
     return setup

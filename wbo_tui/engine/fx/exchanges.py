@@ -30,7 +30,7 @@ from ..uow import UnitOfWork
 from ..whole_numbers import Id
 from . import ledger, pairs, rate_math
 from .clients import ClientDTO
-from .currency_setup import CurrencySetupDTO, exchange_settings
+from .currency_setup import CurrencySetupDTO, pair_settings
 from .markups import apply, reference_markup
 from .rates import pair_rate
 from .routing import route
@@ -206,15 +206,17 @@ async def submit_client_exchange(uow: UnitOfWork, cmd: SubmitClientExchange) -> 
     source, target = cmd.from_currency.upper(), cmd.to_currency.upper()
     if source == target:
         raise ValidationFailed("Target currency", "must differ from the source currency")
-    await ledger.lock_client(uow, cmd.client_id)
-    # Both currencies' settings, read once for the rate and the amounts (the exchange
-    # switch of each is the first of the vendor's checks).
-    setups = (await exchange_settings(uow, source), await exchange_settings(uow, target))
+    # The client's row, locked once for the whole unit: the hold, and the settlement that
+    # follows at once on the pool, move its cash through this one ``LockedCash``.
+    cash = await ledger.open_cash(uow, cmd.client_id)
+    # Both currencies' settings, read once for the rate, the amounts and the routing (the
+    # exchange switch of each is the first of the vendor's checks).
+    setups = await pair_settings(uow, source, target)
     rate, reference, rate_source, rate_steps = await _rate(uow, cmd, setups)
     from_amount, to_amount = _amounts(cmd, *setups, rate)
-    chosen = await route(uow, source, target, from_amount, to_amount, uow.now)
+    chosen = await route(uow, source, target, from_amount, to_amount, uow.now, setups=setups)
     forex_id = uow.ids.new_ref("FX")
-    await ledger.hold(uow, cmd.client_id, source, from_amount, purpose=HOLD_PURPOSE, ref=forex_id)
+    await cash.hold(source, from_amount, purpose=HOLD_PURPOSE, ref=forex_id)
     strategy = chosen.strategy
     exchange_id = (await _INSERT.one(uow.conn, dict(
         forex_id=forex_id, client_id=cmd.client_id, from_currency=source, from_amount=from_amount,
@@ -235,7 +237,7 @@ async def submit_client_exchange(uow: UnitOfWork, cmd: SubmitClientExchange) -> 
                       f"{submitted.client.account_no} {from_amount} {source} → {to_amount} {target} at {rate}: "
                       f"{'; '.join(chosen.review_reasons)}.", source_type="client_exchange", source_id=forex_id)
         return submitted
-    return await execute_now(uow, submitted)
+    return await execute_now(uow, submitted, cash=cash)
 
 
 async def _pending_exchanges(uow: UnitOfWork, from_currency: str, to_currency: str) -> list[str]:

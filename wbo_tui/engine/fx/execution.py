@@ -21,9 +21,11 @@ from .profit_loss import record_pool_profit_loss
 from .tables import fx_exchanges
 
 
-async def execute_now(uow: UnitOfWork, exchange: ExchangeDTO) -> ExchangeDTO:
+async def execute_now(uow: UnitOfWork, exchange: ExchangeDTO, *, cash: ledger.LockedCash | None = None,
+                      ) -> ExchangeDTO:
+    """``cash``: the client's cash as this unit already opened it (see ``settle_on_pool``)."""
     if exchange.service_strategy == "BATCH":
-        return await settle_on_pool(uow, exchange)
+        return await settle_on_pool(uow, exchange, cash=cash)
     from .channel_execution import open_channel_order
 
     await _move(uow, exchange, "PROCESSING")
@@ -33,14 +35,17 @@ async def execute_now(uow: UnitOfWork, exchange: ExchangeDTO) -> ExchangeDTO:
     return await get_exchange(uow, exchange.id)
 
 
-async def settle_on_pool(uow: UnitOfWork, exchange: ExchangeDTO) -> ExchangeDTO:
+async def settle_on_pool(uow: UnitOfWork, exchange: ExchangeDTO, *, cash: ledger.LockedCash | None = None,
+                         ) -> ExchangeDTO:
     """``exchange`` as read in this transaction; returned settled (not read again: only
-    its status, version and times changed)."""
-    client = exchange.client.id
-    await ledger.post_hold(uow, HOLD_PURPOSE, exchange.forex_id, kind="exchange_out",
-                           remarks=f"Exchange to {exchange.to_currency}")
-    await ledger.post(uow, client, exchange.to_currency, exchange.to_amount, kind="exchange_in",
-                      ref=exchange.forex_id, remarks=f"Exchange from {exchange.from_currency}")
+    its status, version and times changed).  ``cash``: the client's cash as this unit
+    opened it when it submitted the exchange (else the client's row is locked here)."""
+    if cash is None or cash.client_id != exchange.client.id:
+        cash = await ledger.open_cash(uow, exchange.client.id)
+    await cash.post_hold(HOLD_PURPOSE, exchange.forex_id, kind="exchange_out",
+                         remarks=f"Exchange to {exchange.to_currency}")
+    await cash.post(exchange.to_currency, exchange.to_amount, kind="exchange_in", ref=exchange.forex_id,
+                    remarks=f"Exchange from {exchange.from_currency}")
     await pool.move(uow, exchange.to_currency, -exchange.to_amount, change_type="EXCHANGE_OUT",
                     order_no=exchange.forex_id, automatic=True)
     try:

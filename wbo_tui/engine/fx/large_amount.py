@@ -8,13 +8,14 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import Field
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 
 from ..commands import Command, Query, handles
 from ..currencies import load_currency
 from ..dto import DTO
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..money import DecimalAmount
+from ..prepared import Prepared
 from ..uow import UnitOfWork
 from ..whole_numbers import Version, WholeNumber
 from .tables import fx_amount_configs
@@ -62,10 +63,14 @@ async def list_amount_configs(uow: UnitOfWork, q: ListAmountConfigs) -> tuple[Am
     return tuple(_dto(r) for r in rows)
 
 
+# Every exchange's routing reads it: on the SQLite driver directly in a write unit.
+_LARGE_AMOUNT = Prepared(select(fx_amount_configs.c.amount)
+                         .where(fx_amount_configs.c.currency == bindparam("currency")))
+
+
 async def large_amount_of(uow: UnitOfWork, currency: str) -> Decimal | None:
-    row = (await uow.conn.execute(select(fx_amount_configs.c.amount)
-                                  .where(fx_amount_configs.c.currency == currency))).first()
-    return row.amount if row else None
+    rows = await _LARGE_AMOUNT.rows(uow.conn, {"currency": currency}, sqlite=uow.sqlite)
+    return rows[0].amount if rows else None
 
 
 @handles(SetAmountConfig)

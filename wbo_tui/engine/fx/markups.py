@@ -17,12 +17,13 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 
 from ..commands import Command, Query, handles
 from ..dto import DTO
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..money import DecimalAmount
+from ..prepared import Prepared
 from ..types import UtcMoment
 from ..uow import UnitOfWork
 from ..whole_numbers import Id, Version
@@ -310,11 +311,16 @@ def _audit_view(markup: MarkupDTO) -> dict[str, Any]:
     return markup.model_dump(exclude={"version", "id"}, mode="json")
 
 
+# Every exchange at a reference rate reads it: on the SQLite driver directly in a write unit.
+_REFERENCE_MARKUP = Prepared(select(fx_reference_markups).where(
+    fx_reference_markups.c.channel_name == bindparam("channel"), fx_reference_markups.c.from_currency == bindparam(
+        "source"), fx_reference_markups.c.to_currency == bindparam("target")))
+
+
 async def reference_markup(uow: UnitOfWork, channel_name: str, source: str, target: str) -> MarkupDTO | None:
-    c = fx_reference_markups.c
-    row = (await uow.conn.execute(select(fx_reference_markups).where(
-        c.channel_name == channel_name, c.from_currency == source, c.to_currency == target))).first()
-    return _reference_dto(row) if row else None
+    rows = await _REFERENCE_MARKUP.rows(uow.conn, {"channel": channel_name, "source": source, "target": target},
+                                        sqlite=uow.sqlite)
+    return _reference_dto(rows[0]) if rows else None
 
 
 def tier_markup(markup: MarkupDTO, amount: Decimal) -> Decimal:

@@ -12,11 +12,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import Field, field_validator
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 
 from ..commands import Command, Query, handles
 from ..dto import DTO
 from ..errors import Conflict, NotFound, ValidationFailed
+from ..prepared import Prepared
 from ..schema import currencies
 from ..uow import UnitOfWork
 from ..whole_numbers import Id
@@ -174,11 +175,15 @@ async def delete_currency_pair(uow: UnitOfWork, cmd: DeleteCurrencyPair) -> Curr
     return await card_of(uow, row.from_currency)
 
 
+# Every exchange's routing checks it: on the SQLite driver directly in a write unit.
+_PAIR = Prepared(select(fx_currency_pairs.c.id).where(fx_currency_pairs.c.from_currency == bindparam("source"),
+                                                      fx_currency_pairs.c.to_currency == bindparam("target")))
+
+
 async def require_pair(uow: UnitOfWork, from_currency: str, to_currency: str) -> None:
     """Refuse an exchange whose pair is not configured (the vendor's second check)."""
-    found = (await uow.conn.execute(select(fx_currency_pairs.c.id).where(
-        fx_currency_pairs.c.from_currency == from_currency, fx_currency_pairs.c.to_currency == to_currency))).first()
-    if found is None:
+    found = await _PAIR.rows(uow.conn, {"source": from_currency, "target": to_currency}, sqlite=uow.sqlite)
+    if not found:
         raise ValidationFailed("Target currency", f"{to_currency} is not a target of {from_currency} "
                                                   f"(Currency Pairs has no {from_currency} → {to_currency})")
 

@@ -42,6 +42,7 @@ from ..commands import Query, handles
 from ..dto import DTO
 from ..errors import ValidationFailed
 from ..hk_calendar import HONG_KONG
+from ..prepared import Prepared
 from ..uow import UnitOfWork
 from ..whole_numbers import Id, WholeNumber
 from .channel_tables import fx_profit_loss
@@ -174,11 +175,17 @@ async def record_pool_profit_loss(uow: UnitOfWork, exchange: ExchangeDTO) -> Non
             channel_rate = exchange.rate  # no usable reference rate: the rounding alone
     channel_amount = _EXACT.multiply(exchange.from_amount, channel_rate)
     exact = _EXACT.multiply(exchange.from_amount, exchange.rate)
-    await uow.conn.execute(insert(fx_profit_loss).values(
+    await _INSERT_POOL_ROW.rows(uow.conn, dict(
         forex_id=exchange.forex_id, client_ordid=None, channel_name=None, currency=exchange.to_currency,
         channel_rate=channel_rate, channel_amount=channel_amount, user_rate=exchange.rate,
         user_amount=exchange.to_amount, profit_loss=channel_amount - exchange.to_amount,
-        order_offset=exact - exchange.to_amount, standard_profit_loss=None, created_at=uow.now))
+        order_offset=exact - exchange.to_amount, standard_profit_loss=None, created_at=uow.now), sqlite=uow.sqlite)
+
+
+# Every pool settlement writes one: on the SQLite driver directly in a write unit.
+_INSERT_POOL_ROW = Prepared(insert(fx_profit_loss), keys=(
+    "forex_id", "client_ordid", "channel_name", "currency", "channel_rate", "channel_amount", "user_rate",
+    "user_amount", "profit_loss", "order_offset", "standard_profit_loss", "created_at"))
 
 
 # --- reading ----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from ..errors import ValidationFailed
 from ..money import DecimalAmount
 from ..uow import UnitOfWork
 from . import pairs
-from .currency_setup import exchange_settings
+from .currency_setup import pair_settings
 from .exchanges import OPERATION, SubmitClientExchange, _amounts, _rate
 from .pairs import CurrencyPairCardDTO, ListCurrencyPairs
 from .rates import pair_rate
@@ -99,7 +99,7 @@ async def quote_client_exchange(uow: UnitOfWork, q: QuoteClientExchange) -> Exch
         client_id=0, from_currency=source, to_currency=target, amount=q.amount or Decimal(1),
         fixed_side=q.fixed_side, custom_rate=q.custom_rate, order_remark="")
     # The vendor's order: the exchange switch of both currencies, then the pair.
-    setups = source_setup, target_setup = await exchange_settings(uow, source), await exchange_settings(uow, target)
+    setups = source_setup, target_setup = await pair_settings(uow, source, target)
     await pairs.require_pair(uow, source, target)
     rate, reference, rate_source, steps = await _rate(uow, as_submitted, setups)
     as_of = None if q.custom_rate is not None else (await pair_rate(uow, source, target, setups=setups)).as_of
@@ -108,7 +108,7 @@ async def quote_client_exchange(uow: UnitOfWork, q: QuoteClientExchange) -> Exch
     if q.amount is not None:
         from_amount, to_amount = _amounts(as_submitted, source_setup, target_setup, rate)
         try:
-            chosen = await route(uow, source, target, from_amount, to_amount, uow.now)
+            chosen = await route(uow, source, target, from_amount, to_amount, uow.now, setups=setups)
         except ValidationFailed as error:
             served_by, refused = str(error), True
         else:

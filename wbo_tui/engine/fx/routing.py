@@ -33,7 +33,7 @@ from ..errors import NotFound, ValidationFailed
 from ..money import DecimalAmount
 from ..uow import UnitOfWork
 from . import pool, service_time
-from .currency_setup import exchange_settings
+from .currency_setup import CurrencySetupDTO, pair_settings
 from .large_amount import large_amount_of
 from .pairs import require_pair
 from .rates import current_rate, standard_currency
@@ -72,9 +72,11 @@ async def which_strategy(uow: UnitOfWork, q: WhichStrategy) -> RouteDTO:
 
 
 async def route(uow: UnitOfWork, from_currency: str, to_currency: str, from_amount: Decimal, to_amount: Decimal,
-                at: datetime) -> RouteDTO:
-    await exchange_settings(uow, from_currency)
-    await exchange_settings(uow, to_currency)
+                at: datetime, *, setups: tuple[CurrencySetupDTO, CurrencySetupDTO] | None = None) -> RouteDTO:
+    """``setups``: both currencies' ``exchange_settings``, when the caller has read them in
+    this unit (their exchange switches are then checked already)."""
+    if setups is None:
+        setups = await pair_settings(uow, from_currency, to_currency)
     await require_pair(uow, from_currency, to_currency)
     covering = [s for s in await all_strategies(uow) if s.enable_flag and s.covers(from_currency, to_currency)]
     if not covering:
@@ -89,7 +91,7 @@ async def route(uow: UnitOfWork, from_currency: str, to_currency: str, from_amou
     threshold = await large_amount_of(uow, from_currency)
     large = threshold is not None and from_amount >= threshold
     chosen = await _choose(uow, serving, large, to_currency, to_amount)
-    standard_amount = await _in_standard(uow, from_currency, from_amount)
+    standard_amount = await _in_standard(uow, setups, from_amount)
     reasons = []
     if large:
         reasons.append(f"large amount ({from_amount:,} {from_currency} ≥ {threshold:,})")
@@ -136,11 +138,14 @@ async def _pool_shortfall(uow: UnitOfWork, currency: str, amount: Decimal) -> st
     return None
 
 
-async def _in_standard(uow: UnitOfWork, currency: str, amount: Decimal) -> Decimal:
-    """``amount`` in the standard currency at the reference mid rate (HKEX spot), to the
-    cent: what approval starting points are compared with."""
-    base = await standard_currency(uow)
-    if currency == base:
+async def _in_standard(uow: UnitOfWork, setups: tuple[CurrencySetupDTO, CurrencySetupDTO],
+                       amount: Decimal) -> Decimal:
+    """``amount`` of the source currency in the standard currency at the reference mid
+    rate (HKEX spot), to the cent: what approval starting points are compared with."""
+    source, target = setups
+    currency = source.currency
+    # The setups say which currency is standard when either is (there is one standard).
+    if source.standard_money or (not target.standard_money and currency == await standard_currency(uow)):
         return amount
     mid = (await current_rate(uow, "HKEX", "SPOT", currency)).average_rate
     return (amount * mid).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)

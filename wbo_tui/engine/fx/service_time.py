@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 from ..hk_calendar import HONG_KONG, hkex
@@ -121,8 +122,11 @@ def _weekdays(text: str) -> frozenset[int]:
     return frozenset(days)
 
 
+@lru_cache(maxsize=512)
 def period(time_zones: str, time_rule: str, week_interval: str = "") -> ServicePeriod:
-    """One period from the vendor's fields, or ``PeriodError`` naming what is wrong."""
+    """One period from the vendor's fields, or ``PeriodError`` naming what is wrong.
+    Memoised on the text (a pure function; every routing parses each strategy's periods;
+    a refusal is not memoised, it is raised again)."""
     if time_zones not in TIME_ZONES:
         raise PeriodError(f"type {time_zones!r} must be one of {', '.join(TIME_ZONES)}")
     bounds = time_rule.split("-")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
@@ -25,6 +26,7 @@ from ..commands import Command, Query, handles
 from ..dto import DTO
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..money import DecimalAmount
+from ..prepared import Prepared
 from ..uow import UnitOfWork
 from ..whole_numbers import Id, Version, WholeNumber
 from . import pairs, service_time
@@ -123,13 +125,27 @@ class SetStrategyEnabled(Command):
 
 
 def _dto(row: Any) -> StrategyDTO:  # noqa: ANN401
-    items = tuple(json.loads(row.service_time))
+    start = row.approval_start_amount
+    return _stored_dto(row.id, row.service_strategy, row.change_type, row.channel_name, row.support_currency,
+                       row.service_time, None if start is None else str(start), row.enable_flag, row.remarks,
+                       row.version)
+
+
+@lru_cache(maxsize=256)
+def _stored_dto(strategy_id: int, service_strategy: str, change_type: int, channel_name: str | None,
+                support_currency: str, service_times: str, approval_start_amount: str | None, enable_flag: bool,
+                remarks: str, version: int) -> StrategyDTO:
+    """The DTO of a stored row, from its stored values: every routing reads the strategies
+    (another console may have changed one), and the same values give the same frozen DTO,
+    so their conversion (JSON, periods parsed and labelled) is done once.  The amount comes
+    as text: ``Decimal("1E+2")`` equals ``Decimal("100")`` but does not print as it."""
+    items = tuple(json.loads(service_times))
     return StrategyDTO(
-        id=row.id, service_strategy=row.service_strategy, change_type=row.change_type, channel_name=row.channel_name,
-        support_currency=tuple(json.loads(row.support_currency)),
+        id=strategy_id, service_strategy=service_strategy, change_type=change_type, channel_name=channel_name,
+        support_currency=tuple(json.loads(support_currency)),
         periods=tuple(p.label() for p in service_time.from_json(items)), service_time=items,
-        approval_start_amount=row.approval_start_amount, enable_flag=row.enable_flag, remarks=row.remarks,
-        version=row.version)
+        approval_start_amount=None if approval_start_amount is None else Decimal(approval_start_amount),
+        enable_flag=enable_flag, remarks=remarks, version=version)
 
 
 def periods_of(strategy: StrategyDTO) -> tuple[ServicePeriod, ...]:
@@ -141,9 +157,12 @@ async def list_exchange_strategies(uow: UnitOfWork, q: ListExchangeStrategies) -
     return await all_strategies(uow)
 
 
+# Every exchange's routing reads them all: on the SQLite driver directly in a write unit.
+_ALL = Prepared(select(fx_exchange_strategies).order_by(fx_exchange_strategies.c.id))
+
+
 async def all_strategies(uow: UnitOfWork) -> tuple[StrategyDTO, ...]:
-    return tuple(_dto(r) for r in await uow.conn.execute(select(fx_exchange_strategies)
-                                                          .order_by(fx_exchange_strategies.c.id)))
+    return tuple(_dto(r) for r in await _ALL.rows(uow.conn, {}, sqlite=uow.sqlite))
 
 
 async def get_strategy(uow: UnitOfWork, strategy_id: int) -> StrategyDTO:
