@@ -109,7 +109,7 @@ async def client_cash(uow: UnitOfWork, q: ClientCash) -> ClientDetailDTO:
 
 @handles(ImportClients)
 async def import_clients(uow: UnitOfWork, cmd: ImportClients) -> ImportResult:
-    rows = _read_rows(cmd.csv_text)
+    rows = read_import_rows(cmd.csv_text)
     known = await load_currencies(uow)
     existing = {r.account_no for r in await uow.conn.execute(select(clients.c.account_no))}
     people: dict[str, tuple[str, str]] = {}
@@ -157,7 +157,7 @@ async def import_clients(uow: UnitOfWork, cmd: ImportClients) -> ImportResult:
     return ImportResult(clients=len(people), balances=written)
 
 
-def _read_rows(text: str) -> list[tuple[int, dict[str, str]]]:
+def read_import_rows(text: str) -> list[tuple[int, dict[str, str]]]:
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     header = [h.strip().lower() for h in next(reader, [])]
     if tuple(header) != IMPORT_COLUMNS:

@@ -7,12 +7,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from textual import work
+from textual.binding import Binding
 from textual.widgets import Static
 
-from wbo_tui.engine.fx import ClientCash, ClientDTO, ListClients
+from wbo_tui.engine.fx import ClientCash, ClientDTO, ImportResult, ListClients
+from wbo_tui.engine.fx.clients import OPERATION
 
 from wbo_tui.widgets.money_pane import MoneyPane
+from wbo_tui.widgets.row_actions import Unavailable
 from wbo_tui.widgets.table_pane import cell
+from wbo_tui.screens.fx.client_forms import ImportClientsScreen
+from wbo_tui.screens.fx.file_import import PreparedImport
+
+IMPORTING = "import clients and their opening cash"
 
 
 class ClientsPane(MoneyPane):
@@ -21,7 +28,31 @@ class ClientsPane(MoneyPane):
     TOPICS = frozenset({"clients", "client_cash_movements", "client_cash_holds"})
     HELP = ("Clients, by account number. The line under the table shows the selected client's cash per "
             "currency: the balance (the sum of its movements), what is held for pending exchanges and "
-            "withdrawals, and what is withdrawable (balance less held). Needs fx.client_inquiry.")
+            "withdrawals, and what is withdrawable (balance less held). I imports clients and their opening "
+            "cash from a CSV file (one row per client and currency; every row is checked first, and one bad row "
+            f"imports nothing). Needs fx.client_inquiry (I: {OPERATION}).")
+    BINDINGS = [Binding("I", "import_clients", "Import", key_display="I", id="fx-client-import",
+                        tooltip="Import clients and their opening cash from CSV")]
+    ROW_ACTIONS = frozenset({"import_clients"})
+
+    def why_not(self, action: str, item: ClientDTO | None) -> Unavailable | str | None:
+        session = self.wbo.session
+        if session is None:
+            return "you are logged out"
+        if not session.can(OPERATION):
+            return Unavailable(f"you need the permission {OPERATION} to {IMPORTING} (R requests it)",
+                               permission=OPERATION, wanted_for=IMPORTING)
+        return None
+
+    def action_import_clients(self) -> None:
+        self.app.push_screen(ImportClientsScreen(), callback=self._imported)
+
+    def _imported(self, done: tuple[PreparedImport, ImportResult] | None) -> None:
+        if done is not None:
+            prepared, result = done
+            self.app.notify(f"Imported {result.clients:,} client(s) with {result.balances:,} opening balance(s) "
+                            f"from {prepared.path}.", title="Clients imported", markup=False)
+            self.load()
 
     def list_query(self) -> ListClients:
         return ListClients()
