@@ -15,8 +15,8 @@ async def test_a_submission_reaches_the_subscribed_checkers_inbox(engine: Engine
     await engine.setup_execute(CreateSubscription(topic="approval.pending", channel="inbox", role="administrator"),
                                tool="test")
     maker, admin = await login(engine, "maker"), await login(engine, "admin")
-    item = await engine.execute(maker, RequestPermission(permission_code="fx.reference_rate_operation",
-                                                         reason="covering the rate desk"))
+    item = await engine.execute(maker, RequestPermission(permission_code="fx.customer_exchange_approval",
+                                                         reason="covering the FX review desk"))
     (message,) = await engine.query(admin, ListInbox())
     assert message.topic == "approval.pending"
     assert message.subject.startswith(f"{item.ref} awaits approval: ")
@@ -26,14 +26,14 @@ async def test_a_submission_reaches_the_subscribed_checkers_inbox(engine: Engine
 
 async def test_nobody_subscribed_writes_no_notification(engine: Engine) -> None:
     maker = await login(engine, "maker")
-    await engine.execute(maker, RequestPermission(permission_code="fx.reference_rate_operation", reason="x"))
+    await engine.execute(maker, RequestPermission(permission_code="fx.customer_exchange_approval", reason="x"))
     assert "notification.publish" not in await audit_actions(engine)
 
 
 async def test_awaiting_my_review_counts_what_i_may_decide(engine: Engine) -> None:
     maker, admin, checker = await login(engine, "maker"), await login(engine, "admin"), await login(engine, "checker")
     assert await engine.query(admin, AwaitingMyReview()) == 0
-    first = await engine.execute(maker, RequestPermission(permission_code="fx.reference_rate_operation", reason="x"))
+    first = await engine.execute(maker, RequestPermission(permission_code="fx.customer_exchange_approval", reason="x"))
     await engine.execute(admin, RequestPermission(permission_code="fx.currency_pair_inquiry", reason="y"))
     # admin may decide permission requests, but not their own; the maker and the checker
     # hold no permission to decide them.

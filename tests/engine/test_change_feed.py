@@ -71,7 +71,7 @@ async def test_a_change_committed_by_another_process_is_reported(engine: Engine,
     async with engine.watch_changes() as feed:
         ctx = multiprocessing.get_context("spawn")
         process = ctx.Process(target=change_feed_workers.request_permission,
-                              args=(db_url, maker.model_dump_json(), "fx.reference_rate_operation"), daemon=True)
+                              args=(db_url, maker.model_dump_json(), "fx.customer_exchange_approval"), daemon=True)
         process.start()
         try:
             seen = await collect_until(feed, "approvals")
@@ -84,7 +84,7 @@ async def test_a_change_committed_by_another_process_is_reported(engine: Engine,
 
 async def test_a_rolled_back_change_is_not_reported(engine: Engine) -> None:
     admin = await login(engine, "admin")
-    item = await engine.execute(admin, RequestPermission(permission_code="fx.reference_rate_operation", reason="x"))
+    item = await engine.execute(admin, RequestPermission(permission_code="fx.customer_exchange_approval", reason="x"))
     async with engine.watch_changes() as feed:
         # Nobody decides their own item: the decision rolls back (only the refusal's audit
         # record commits, and the audit log is not watched).
@@ -105,7 +105,7 @@ async def test_catch_up_reports_the_commits_made_before_it_at_once(engine: Engin
         caught = await feed.catch_up()
         assert "message_subscriptions" in caught and caught <= WATCHED_TABLES
         assert await feed.catch_up() == frozenset()  # taken: not reported again
-        await engine.execute(admin, RequestPermission(permission_code="fx.reference_rate_operation", reason="x"))
+        await engine.execute(admin, RequestPermission(permission_code="fx.customer_exchange_approval", reason="x"))
         caught = await feed.catch_up()
         assert "approvals" in caught and "message_subscriptions" not in caught
 
@@ -118,7 +118,7 @@ async def test_what_catch_up_takes_the_iterator_does_not_yield(engine: Engine) -
         iterating = asyncio.create_task(feed.__anext__())
         await engine.execute(admin, CreateSubscription(topic="position.alert", channel="inbox", operator="maker"))
         caught = await feed.catch_up()
-        await engine.execute(admin, RequestPermission(permission_code="fx.reference_rate_operation", reason="x"))
+        await engine.execute(admin, RequestPermission(permission_code="fx.customer_exchange_approval", reason="x"))
         yielded = await asyncio.wait_for(iterating, GIVE_UP_S)
         assert yielded  # never an empty report
         assert ("message_subscriptions" in caught) != ("message_subscriptions" in yielded)
