@@ -71,7 +71,8 @@ def check_base_url(base_url: Any, error: type[ValueError]) -> str:  # noqa: ANN4
 
 
 def check_timeout_s(timeout_s: Any, error: type[ValueError]) -> float:  # noqa: ANN401
-    """An HTTP gateway's timeout: a positive number of seconds (a bool is not one)."""
+    """An HTTP gateway's timeout: a positive number of seconds (a bool is not one).  A
+    duration handed to httpx, not money: a float is right for it."""
     if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or not timeout_s > 0:
         raise error(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
     return float(timeout_s)  # seconds, not money
