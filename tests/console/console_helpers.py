@@ -135,7 +135,26 @@ async def wait_until(pilot: Pilot, condition: Callable[[], bool], what: str, att
 
 
 async def wait_for_screen(pilot: Pilot, screen_type: type[Screen]) -> None:
-    await wait_until(pilot, lambda: isinstance(pilot.app.screen, screen_type), f"the {screen_type.__name__}")
+    """Wait until ``screen_type`` is on top; failing, say which screen is, and what its form says."""
+
+    def what() -> str:
+        top = pilot.app.screen
+        errors = [plain(error) for error in top.query("#form-error")]
+        said = f" saying {errors[0]!r}" if errors and errors[0] else ""
+        return f"the {screen_type.__name__} (on top: {type(top).__name__}{said})"
+
+    try:
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, screen_type), screen_type.__name__)
+    except AssertionError:
+        raise AssertionError(f"timed out waiting for {what()}") from None
+
+
+async def submit_form(pilot: Pilot) -> None:
+    """Click the form's submit button once the form has settled: a refusal just shown
+    re-fits the form after the next refresh, and a click aimed before that may land where
+    the button was."""
+    await settle(pilot)
+    await pilot.click("#submit")
 
 
 def plain(widget: Widget) -> str:

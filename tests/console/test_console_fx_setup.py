@@ -11,6 +11,7 @@ from console_helpers import (
     no_blink,
     screen_text,
     settle,
+    submit_form,
     type_into,
     wait_for_lists,
     wait_for_screen,
@@ -114,17 +115,17 @@ async def test_a_currency_is_edited_in_one_form_and_a_bad_field_saves_nothing(ma
         await type_into(pilot, "#setup-rate-precision", "6")
         await type_into(pilot, "#setup-min-amount", "7.505")  # three places: more than the amount precision
         app.screen.query_one("#setup-rounding", Select).value = "round"
-        await pilot.click("#submit")
+        await submit_form(pilot)
         await wait_until(pilot, lambda: "Minimum exchange amount" in screen_text(pilot, "#form-error"), "refusal")
         assert "at most 2 decimal places" in screen_text(pilot, "#form-error")
         assert await setup_of(engine, "EUR") == before  # nothing half-saved
         await type_into(pilot, "#setup-rate-precision", "11")
         await type_into(pilot, "#setup-min-amount", "7.50")
-        await pilot.click("#submit")
+        await submit_form(pilot)
         await wait_until(pilot, lambda: "Exchange rate precision" in screen_text(pilot, "#form-error"), "refusal")
         assert "from 0 to 10" in screen_text(pilot, "#form-error")
         await type_into(pilot, "#setup-rate-precision", "6")
-        await pilot.click("#submit")
+        await submit_form(pilot)
         await wait_for_screen(pilot, ShellScreen)
         await wait_until(pilot, lambda: shown(pane, "EUR")["Rate dp"] == "6", "the saved setup")
         assert (shown(pane, "EUR")["Min exchange"], shown(pane, "EUR")["Rounding"]) == ("7.50", "Rounding Off")
@@ -151,7 +152,7 @@ async def test_switching_the_exchange_off_is_confirmed_first(make_app, engine: E
         await pilot.press("e")
         await wait_for_screen(pilot, CurrencySetupScreen)
         app.screen.query_one("#setup-switch", Select).value = "off"
-        await pilot.click("#submit")
+        await submit_form(pilot)
         await wait_for_screen(pilot, ConfirmScreen)
         await pilot.press("escape")
         await wait_for_screen(pilot, CurrencySetupScreen)
@@ -183,7 +184,7 @@ async def test_pairs_are_added_and_a_default_target_is_chosen(make_app, engine: 
         assert "JPY" not in [targets.get_option_at_index(i).value for i in range(targets.option_count)]
         targets.select("USD")
         targets.select("HKD")
-        await pilot.click("#submit")
+        await submit_form(pilot)
         await wait_for_screen(pilot, ShellScreen)
         await wait_until(pilot, lambda: "JPY" in pane.items, "the new card")
         assert shown(pane, "JPY")["Targets (* default)"] == "HKD  USD*"
@@ -191,7 +192,7 @@ async def test_pairs_are_added_and_a_default_target_is_chosen(make_app, engine: 
         await pilot.press("d")
         await wait_for_screen(pilot, DefaultTargetScreen)
         assert app.screen.query_one("#pair-default", Select).value is not Select.NULL  # the one other target
-        await pilot.click("#submit")
+        await submit_form(pilot)
         await wait_for_screen(pilot, ShellScreen)
         await wait_until(pilot, lambda: shown(pane, "JPY")["Default"] == "HKD", "the new default")
         assert "JPY → HKD (default), JPY → USD" in screen_text(pilot, "#fx-pairs-pane .pane-detail")
@@ -210,7 +211,7 @@ async def test_a_pair_in_use_is_refused_naming_its_users_and_a_free_one_is_delet
         usd = pane.items["USD"]
         hkd = next(t.id for t in usd.targets if t.to_currency == "HKD")
         app.screen.query_one("#pair-delete", Select).value = hkd
-        await pilot.click("#submit")
+        await submit_form(pilot)
         await settle(pilot)
         assert isinstance(app.screen, DeletePairScreen)  # disabled until the phrase is typed
         await type_into(pilot, "#typed-confirmation-input", "DELETE 1")
@@ -223,7 +224,7 @@ async def test_a_pair_in_use_is_refused_naming_its_users_and_a_free_one_is_delet
         assert (await cards(engine))["USD"] == ["CNH", "EUR", "HKD*"]
         eur = next(t.id for t in usd.targets if t.to_currency == "EUR")
         app.screen.query_one("#pair-delete", Select).value = eur
-        await pilot.click("#submit")
+        await submit_form(pilot)
         await wait_for_screen(pilot, ShellScreen)
         await wait_until(pilot, lambda: shown(pane, "USD")["Targets (* default)"] == "CNH  HKD*", "the deletion")
         assert any("USD → EUR deleted" in str(n.message) for n in app._notifications)  # noqa: SLF001
@@ -252,7 +253,7 @@ async def test_large_amount_criteria_are_set_and_deleted(make_app, engine: Engin
         await wait_for_screen(pilot, AmountConfigScreen)
         app.screen.query_one("#large-currency", Select).value = "JPY"
         await type_into(pilot, "#large-amount", "15000000")
-        await pilot.click("#submit")
+        await submit_form(pilot)
         await wait_for_screen(pilot, ShellScreen)
         await wait_until(pilot, lambda: "JPY" in pane.items, "the new criterion")
         await select_row(pilot, pane, "EUR")
