@@ -37,9 +37,9 @@ async def collect_until(feed: ChangeFeed, wanted: str) -> set[str]:
     return seen
 
 
-def test_the_watched_tables_are_those_migrations_0010_0012_and_0013_watch() -> None:
+def test_the_watched_tables_are_those_migrations_0010_0012_0013_and_0014_watch() -> None:
     watched = set()
-    for name in ("0010_change_feed", "0012_fx_foundation", "0013_fx_exchanges"):
+    for name in ("0010_change_feed", "0012_fx_foundation", "0013_fx_exchanges", "0014_margin"):
         watched |= set(importlib.import_module(f"wbo_tui.engine.migrations.versions.{name}").WATCHED)
     assert watched == WATCHED_TABLES
 

@@ -5,7 +5,7 @@ Importing this package registers every command and query handler.
 
 from __future__ import annotations
 
-from . import admin, allocations, approvals, audit_queries, currencies, fx, positions  # noqa: F401  (registers handlers)
+from . import admin, allocations, approvals, audit_queries, currencies, fx, margin, positions  # noqa: F401  (registers handlers)
 from .admin import (
     CreateOperator,
     CreateRole,

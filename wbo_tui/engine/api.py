@@ -35,7 +35,7 @@ from .uow import Actor, Services, UnitOfWork, read_unit, write_unit
 
 # The Alembic revision this code expects.  A test keeps it equal to the migrations' head,
 # so the console can check the schema without importing Alembic at start-up.
-SCHEMA_REVISION = "0013_fx_exchanges"
+SCHEMA_REVISION = "0014_margin"
 
 R = TypeVar("R")
 log = logging.getLogger(__name__)

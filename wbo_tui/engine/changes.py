@@ -42,7 +42,7 @@ from .clock import Seconds
 
 log = logging.getLogger(__name__)
 
-# The tables triggers watch (as created by migrations 0010, 0012 and 0013; a later migration
+# The tables triggers watch (as created by migrations 0010, 0012, 0013 and 0014; a later migration
 # that watches another table adds it here too).
 WATCHED_TABLES: frozenset[str] = frozenset({
     "currencies", "roles", "role_permissions", "operators", "operator_roles", "operator_permissions",
@@ -53,6 +53,8 @@ WATCHED_TABLES: frozenset[str] = frozenset({
     "fx_exchange_strategies", "fx_pool_quotas", "fx_pool_ledger", "fx_amount_configs", "fx_reference_rates",
     "fx_reference_rate_journal", "fx_exchanges", "fx_reference_markups", "fx_executed_markups",
     "fx_bank_channels", "fx_channel_orders", "fx_profit_loss", "fx_rate_sources", "fx_rate_refresh_runs",
+    "instruments", "client_positions", "market_prices", "margin_terms", "margin_settings", "margin_calls",
+    "margin_call_snapshots", "margin_follow_ups", "liquidation_orders", "liquidation_fills",
 })
 ACCESS_TOPICS: frozenset[str] = frozenset({"operators", "operator_roles", "operator_permissions", "role_permissions"})
 """The tables an operator's permissions come from: a list refused for want of a permission
