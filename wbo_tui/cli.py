@@ -153,6 +153,7 @@ async def _create_seeded(url: str, data_file: Path, data_dir: Path, *, audit_key
         await seed.seed(engine, seed.load(data_file.with_name("demo_positions.json")), data_dir=data_dir)
         await seed.seed(engine, seed.load(data_file.with_name("demo_allocations.json")), data_dir=data_dir)
         await seed.seed(engine, seed.load(data_file.with_name("demo_fx.json")), data_dir=data_dir)
+        await seed.seed(engine, seed.load(data_file.with_name("demo_margin.json")), data_dir=data_dir)
         # A first poll, so the demo opens on current positions.
         await engine.poll_positions(slot="demo:seed", holder="demo")
     finally:

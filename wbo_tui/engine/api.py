@@ -60,6 +60,7 @@ class Engine(Authentication):
         self.gateway_factory = gateway_factory or GatewayCache(services.clock)
         # The gateways of the FX bank exchange channels (``fx.channel_execution``).
         self.fx_bank_gateways = GatewayCache(services.clock, _build_bank_channel, close_with="close")
+        self.margin_venues = GatewayCache(services.clock, _build_venue, close_with="close")
         # The thread and loop every call runs on (``own_loop``); None: the caller's loop.
         self.engine_loop = engine_loop
 
@@ -116,6 +117,7 @@ class Engine(Authentication):
                 await self.gateway_factory.aclose()
         finally:
             await self.fx_bank_gateways.aclose()
+            await self.margin_venues.aclose()
         await dispose(self.db)
 
     async def call(self, fn: Callable[..., Awaitable[R]], *args: Any, **kwargs: Any) -> R:
@@ -323,3 +325,22 @@ def _build_bank_channel(config: dict[str, Any], *, clock: Clock) -> Any:
     from .fx.bank.registry import build_bank_channel
 
     return build_bank_channel(config, clock=clock)
+
+
+def _build_venue(config: dict[str, Any], *, clock: Clock) -> Any:
+    """The liquidation venue ``config`` describes.  A simulated venue's ``prices`` (the
+    simulated market's configuration, added by the margin engine) become its market."""
+    from .margin.prices import build_price_gateway
+    from .margin.venue import build_venue
+
+    config = dict(config)
+    market_config = config.pop("prices", None)
+    prices = None
+    if market_config is not None:
+        market = build_price_gateway(market_config, clock=clock)
+
+        def prices(code: str) -> tuple[Any, Any] | None:
+            quote = market.quote_at(code, clock.now())  # type: ignore[attr-defined]
+            return None if quote is None else (quote.bid, quote.ask)
+
+    return build_venue(config, clock=clock, prices=prices)

@@ -69,6 +69,9 @@ CATALOG: tuple[Permission, ...] = (
     # Margin call (margin-call.txt, verbatim).
     _p("RiskWarningFull", "Risk", "Manage margin calls and liquidation orders"),
     _p("RiskWarningReadOnly", "Risk", "View margin calls and liquidation orders"),
+    # The backend's configuration, under the vendor's identifier (its spelling, "forcc").
+    _p("lb_hk_margin_call.margin_call_auto_batch_forccconfig", "Risk",
+       "Configure margin call: liquidation toggle and rules, warning-value switches, client terms, exemptions"),
     # Administration.
     _p("admin.operator_inquiry", "Admin", "View operators, roles and grants"),
     _p("admin.operator_operation", "Admin", "Create, enable and disable operators; unlock; reset passwords"),
@@ -86,6 +89,17 @@ BY_CODE: dict[str, Permission] = {p.code: p for p in CATALOG}
 ADMINISTRATION = "admin.role_operation"
 
 MODULES: tuple[str, ...] = ("Positions", "Allocations", "FX", "Risk", "Admin", "Audit")
+
+
+# A permission that includes another: whoever may liquidate and cancel (RiskWarningFull)
+# may see the pages they do it on, whether or not a role also grants the read-only one.
+IMPLIES: dict[str, tuple[str, ...]] = {"RiskWarningFull": ("RiskWarningReadOnly",)}
+
+
+def with_implied(codes: frozenset[str]) -> frozenset[str]:
+    """``codes`` and every permission they include."""
+    extra = {implied for code in codes for implied in IMPLIES.get(code, ())}
+    return codes | extra if extra else codes
 
 
 def is_known(code: str) -> bool:

@@ -27,6 +27,7 @@ from .clock import Seconds
 from .positions.polling import slot_for
 
 log = logging.getLogger(__name__)
+MARGIN_INTERVAL_S: Seconds = 5.0  # the simulated market's step; a feed's interval, not money
 
 
 class EngineScheduler:
@@ -78,7 +79,28 @@ class EngineScheduler:
                 self.fx_tick, IntervalTrigger(seconds=self.allocation_interval_s), id="fx-channel-orders",
                 max_instances=1, coalesce=True, misfire_grace_time=max(1, int(self.allocation_interval_s)),
             )
+            # Market prices, margin calls and liquidation orders: one price request per interval
+            # across consoles (a slot each), every open order followed by whoever is free.
+            self._scheduler.add_job(
+                self.margin_tick, IntervalTrigger(seconds=MARGIN_INTERVAL_S), id="margin",
+                max_instances=1, coalesce=True, misfire_grace_time=int(MARGIN_INTERVAL_S),
+            )
         self._scheduler.start()
+
+    async def margin_tick(self) -> Any:
+        from .margin.orders import drive_due
+        from .margin.revaluation import price_pass
+
+        async with self._in_flight():
+            try:
+                await self.engine.call(price_pass, self.engine, self.holder)
+            except Exception:  # noqa: BLE001 - a failed pass must not stop the schedule
+                log.exception("Margin price pass failed")
+            try:
+                return await self.engine.call(drive_due, self.engine, self.holder)
+            except Exception:  # noqa: BLE001 - a failed pass must not stop the schedule
+                log.exception("Liquidation order pass failed")
+                return None
 
     async def allocation_tick(self) -> Any:
         async with self._in_flight():

@@ -34,6 +34,10 @@ async def seed(engine: Engine, data: dict[str, Any], *, data_dir: Path | None = 
         from .fx.seed_data import seed_fx
 
         await seed_fx(engine, data, SEED_TOOL, data_dir or Path.cwd())
+    if data.get("margin_instruments"):
+        from .margin.seed_data import seed_margin
+
+        await seed_margin(engine, data, SEED_TOOL, data_dir or Path.cwd())
 
 
 async def _seed_allocation_rules(engine: Engine, data: dict[str, Any]) -> None:

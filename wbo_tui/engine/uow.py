@@ -26,6 +26,7 @@ from .policy import SecurityPolicy
 from .db import WRITE_OPTION, writer_for
 from .sqlite_inline import InlineConnection
 from .errors import NotAuthenticated, PasswordChangeRequired, PermissionDenied, SessionLocked
+from .permissions import with_implied
 from .prepared import Prepared
 from .schema import (
     audit_head,
@@ -139,7 +140,7 @@ class UnitOfWork:
             raise PasswordChangeRequired(CHANGE_PASSWORD_FIRST)
         # From here on the unit acts, and audits, as the operator the database names.
         self.actor = Actor(row.id, row.username, claimed.session_hash)
-        self._permissions = frozenset(r.permission for r in rows if r.permission is not None)
+        self._permissions = with_implied(frozenset(r.permission for r in rows if r.permission is not None))
 
     def record(
         self,
@@ -168,8 +169,8 @@ class UnitOfWork:
 
 async def effective_permissions(conn: AsyncConnection, operator_id: int) -> frozenset[str]:
     """An operator's permissions, through their roles or granted directly."""
-    return frozenset(r.permission for r in await _PERMISSIONS.rows(conn, {"operator_id": operator_id})
-                     if r.permission is not None)
+    return with_implied(frozenset(r.permission for r in await _PERMISSIONS.rows(conn, {"operator_id": operator_id})
+                                  if r.permission is not None))
 
 
 DISABLED = "Your operator account is disabled. Ask an administrator."

@@ -31,6 +31,12 @@ TOPICS: tuple[Topic, ...] = (
           "and field are named)"),
     Topic("fx.exchange_review", "FX", "A client exchange awaits review (large amount or above the approval "
           "starting point)"),
+    Topic("margin.call_opened", "Risk", "A client fell into margin call (net assets below the margin-call "
+          "requirement), or a call turned into a force call"),
+    Topic("margin.client_message", "Risk", "A trader sent a margin-call message to a client (the figures and "
+          "the deadline are in it): subscribe the channel that reaches clients"),
+    Topic("margin.order_problem", "Risk", "A liquidation order was rejected by the venue, or its fate is unknown "
+          "until a status request settles it"),
 )
 
 BY_CODE: dict[str, Topic] = {t.code: t for t in TOPICS}
