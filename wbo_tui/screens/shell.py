@@ -39,8 +39,7 @@ _AREA_KEYS = Binding.Group("Areas", compact=True)
 
 
 def make_area(area_id: str) -> Area:
-    """A new area widget; Positions, Allocations, FX, Admin and Audit (tables, tabs, forms)
-    are imported on first use."""
+    """A new area widget; each area's module (tables, tabs, forms) is imported on first use."""
     if area_id == "admin":
         from wbo_tui.screens.admin.area import AdminArea
 
@@ -61,6 +60,10 @@ def make_area(area_id: str) -> Area:
         from wbo_tui.screens.fx.area import FxArea
 
         return FxArea(id="fx")
+    if area_id == "risk":
+        from wbo_tui.screens.risk.area import RiskArea
+
+        return RiskArea(id="risk")
     return ModuleArea(dict(AREAS)[area_id], id=area_id)
 
 SHELL_HELP = (
