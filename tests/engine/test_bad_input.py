@@ -30,6 +30,8 @@ from wbo_tui.engine.allocations.manual import BalancePreview
 from wbo_tui.engine.allocations.records import ListAllocations
 from wbo_tui.engine.allocations.rules import RuleFields
 from wbo_tui.engine.approvals import ApproveItem
+from margin_matrix import AMOUNT_BASES as MARGIN_AMOUNT_BASES
+
 from wbo_tui.engine.commands import COMMAND_HANDLERS, QUERY_HANDLERS, Command, Query
 from wbo_tui.engine.errors import InvalidInput, ValidationFailed
 from wbo_tui.engine.money import AMOUNT_CEILING, _command_amount
@@ -279,6 +281,7 @@ AMOUNT_BASES.update({
                               "custom_rate": "7.8"},
     fx.QuoteClientExchange: {"from_currency": "USD", "to_currency": "HKD", "amount": "1", "custom_rate": "7.8"},
 })
+AMOUNT_BASES.update(MARGIN_AMOUNT_BASES)
 AMOUNT_BASES[RuleFields] = AMOUNT_BASES[CreateAllocationRule]  # the fields both rule commands share
 AMOUNT_BASES[EditAllocationRule] = {**AMOUNT_BASES[CreateAllocationRule], "rule_id": 1, "expected_version": 1}
 AMOUNT_FIELDS = [(m, name) for m in MODELS for name, f in m.model_fields.items() if numeric_marker(f) == "amount"]

@@ -27,6 +27,9 @@ from engine_support import (
 )
 from fx_matrix import FOLLOW_UPS as FX_FOLLOW_UPS
 from fx_matrix import ROWS as FX_ROWS
+from margin_matrix import FOLLOW_UPS as MARGIN_FOLLOW_UPS
+from margin_matrix import ROWS as MARGIN_ROWS
+from margin_matrix import SYSTEM_ACTORS as MARGIN_ACTORS
 from notify_support import failed_delivery_id, inbox_message_id, subscribe
 from sqlalchemy import select
 
@@ -122,6 +125,7 @@ from wbo_tui.engine.allocations import (
     RuleDTO,
     RuleEditPreviewDTO,
 )
+from wbo_tui.engine.permissions import IMPLIES, with_implied
 from wbo_tui.engine.schema import audit_log
 
 
@@ -478,6 +482,8 @@ EXAMPLES: dict[type, Case] = {
 
 EXAMPLES.update({cls: Case(permission, example, audit, result, system_follow_up=cls in FX_FOLLOW_UPS)
                  for cls, permission, example, audit, result in FX_ROWS})
+EXAMPLES.update({cls: Case(permission, example, audit, result, system_follow_up=cls in MARGIN_FOLLOW_UPS)
+                 for cls, permission, example, audit, result in MARGIN_ROWS})
 
 ALL_NAMES = sorted(cls.__name__ for cls in EXAMPLES)
 GUARDED_NAMES = sorted(cls.__name__ for cls, case in EXAMPLES.items() if case.permission is not None)
@@ -522,7 +528,10 @@ async def test_refused_without_its_permission(world: World, name: str) -> None:
     cls, case = BY_NAME[name]
     engine = world.engine
     assert case.permission is not None
-    probe = await new_operator(engine, world.admin, "probe", [p for p in ALL_PERMISSIONS if p != case.permission])
+    # Every permission but this one and those that include it (RiskWarningFull includes
+    # RiskWarningReadOnly).
+    held = [p for p in ALL_PERMISSIONS if p != case.permission and case.permission not in IMPLIES.get(p, ())]
+    probe = await new_operator(engine, world.admin, "probe", held)
     message = await case.example(world)
     assert isinstance(message, cls)
     before = await snapshot(engine)
@@ -540,7 +549,7 @@ async def test_allowed_with_exactly_its_permission(world: World, name: str) -> N
     cls, case = BY_NAME[name]
     engine = world.engine
     probe = await new_operator(engine, world.admin, "probe", [case.permission] if case.permission else [])
-    assert probe.permissions == frozenset([case.permission] if case.permission else [])
+    assert probe.permissions == with_implied(frozenset([case.permission] if case.permission else []))
     message = await case.example(world)
     head_before, _ = await audit_head_row(engine)
     before = await snapshot(engine)
@@ -556,7 +565,8 @@ async def test_allowed_with_exactly_its_permission(world: World, name: str) -> N
             select(audit_log.c.action, audit_log.c.operator).where(audit_log.c.seq > head_before)
         )).all()
     assert case.audit_action in [action for action, _ in written]
-    allowed = {"probe", "allocation-engine", "fx-exchange-engine"} if case.system_follow_up else {"probe"}
+    allowed = {"probe", "allocation-engine", "fx-exchange-engine", *MARGIN_ACTORS} if case.system_follow_up \
+        else {"probe"}
     assert {operator for _, operator in written} <= allowed and "probe" in {operator for _, operator in written}
 
 
