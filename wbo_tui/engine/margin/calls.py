@@ -173,12 +173,14 @@ async def _end(uow: UnitOfWork, call: Any, book: Book, v: Valuation, reason: str
 
 async def daily_snapshots(uow: UnitOfWork) -> int:
     """Today's record of every open call that has none yet (one per call and Hong Kong
-    day, whichever console writes it first: the others find it there)."""
+    day, whichever console writes it first: the others find it there).  A call opened
+    today has its trigger record already."""
     day = hk_day(uow.now)
+    midnight = datetime.combine(uow.now.astimezone(HONG_KONG).date(), time(0), tzinfo=HONG_KONG)
     taken = select(margin_call_snapshots.c.call_id).where(margin_call_snapshots.c.reason == "DAILY",
                                                           margin_call_snapshots.c.day == day)
     rows = list(await uow.conn.execute(select(margin_calls).where(
-        margin_calls.c.status != "ENDED", margin_calls.c.id.not_in(taken))))
+        margin_calls.c.status != "ENDED", margin_calls.c.triggered_at < midnight, margin_calls.c.id.not_in(taken))))
     for call in rows:
         figures = {k: str(getattr(call, k)) for k in (*FIGURE_COLUMNS, "market_value")}
         await snapshot(uow, call.id, "DAILY", json.dumps({**figures, "alert_type": call.alert_type,
