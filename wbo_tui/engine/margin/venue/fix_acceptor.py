@@ -14,7 +14,10 @@ given) and serves each from the venue:
   report echoing the OrdStatusReqID.  That is how a client rebuilds all fills of an order,
   even one sent by another process or before a reconnection.
 * Fills that happen later (the simulator matches when asked) are pushed as trade reports
-  by a poll of the session's live orders every ``poll_s`` seconds.
+  by a poll of the session's live orders every ``poll_s`` seconds (0: no pushes; each poll
+  is a status call, noted in the simulator's request log).
+* A message it cannot read is a session Reject (35=3, naming the tag); one it does not
+  serve, a BusinessMessageReject (380=3).
 * A venue that is down is a BusinessMessageReject (380=4); an answer the venue lost
   (``VenueTimeout``) is no answer at all, as over a network.
 
@@ -71,7 +74,7 @@ class FixAcceptor:
         allowed_senders: frozenset[str] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
-        poll_s: Seconds = 0.2,
+        poll_s: Seconds = 1.0,
         logon_timeout_s: Seconds = 5.0,
         clock: Clock | None = None,
     ) -> None:
@@ -270,11 +273,12 @@ class FixAcceptor:
                 await served.session.send("9", wire.cancel_reject(
                     cancel_id=cancel_id, orig_cl_ord_id=orig,
                     venue_order_id=exc.status.venue_order_id if exc.status else wire.NONE_ID,
-                    state=state, reason_code=wire.CXL_TOO_LATE, text=exc.reason))
+                    state=state, reason_code=wire.CXL_TOO_LATE if state == "FILLED" else wire.CXL_OTHER,
+                    text=exc.reason))
                 return
             await self._trades(served, status)
             await served.session.send("8", self._report(
-                cancel_id, status.venue_order_id, wire.EXEC_CANCELLED, status.state, self._orders.get(orig),
+                cancel_id, status.venue_order_id, wire.EXEC_CANCELLED, status.state, await self._order(orig),
                 status.filled_quantity, status.leaves_quantity, status.fills, orig=orig, text=status.reason))
 
     async def _status(self, served: _Served, msg: simplefix.FixMessage) -> None:
@@ -287,7 +291,7 @@ class FixAcceptor:
                     cl_ord_id, wire.NONE_ID, wire.EXEC_STATUS, "REJECTED", None, 0, 0, [],
                     text="Unknown order", req_id=req_id, rej_reason=wire.REJ_UNKNOWN_ORDER))
                 return
-            order = self._orders.get(cl_ord_id)
+            order = await self._order(cl_ord_id)
             for i, fill in enumerate(status.fills):
                 await served.session.send("8", self._trade(cl_ord_id, status, i, order, req_id), header=[(97, "Y")])
                 served.reported.add(fill.exec_id)
@@ -299,9 +303,19 @@ class FixAcceptor:
 
     # --- reports ----------------------------------------------------------------------------------
 
+    async def _order(self, cl_ord_id: str) -> VenueOrder | None:
+        """The order behind an id, for Account, Symbol and Side in the reports: seen in a
+        NewOrderSingle here, or read from the venue when it can say (the simulator can)."""
+        if cl_ord_id not in self._orders:
+            lookup = getattr(self.venue, "order", None)
+            found = await lookup(cl_ord_id) if lookup is not None else None
+            if isinstance(found, VenueOrder):
+                self._orders[cl_ord_id] = found
+        return self._orders.get(cl_ord_id)
+
     async def _trades(self, served: _Served, status: VenueOrderStatus) -> None:
         """Report the fills of ``status`` this session has not reported yet, in order."""
-        order = self._orders.get(status.cl_ord_id)
+        order = await self._order(status.cl_ord_id)
         for i, fill in enumerate(status.fills):
             if fill.exec_id not in served.reported:
                 await served.session.send("8", self._trade(status.cl_ord_id, status, i, order, None))

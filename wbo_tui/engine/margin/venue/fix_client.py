@@ -42,11 +42,9 @@ import simplefix
 from ...clock import Clock, Seconds, SystemClock
 from . import fix_wire as wire
 from .fix_session import LOG_SIZE, FixSession, FixSessionError, NotSent, SessionClosed, field
+from .fix_wire import ReportedOrder
 from .gateway import (
-    FINAL_STATES,
     CancelRejected,
-    Fill,
-    OrderState,
     UnknownVenueOrder,
     VenueIdempotencyConflict,
     VenueOrder,
@@ -58,57 +56,8 @@ from .gateway import (
 )
 
 
-class _Tracked:
-    """What the client knows of one order: its fills by ExecID (in venue order) and the
-    last state the venue stated."""
-
-    def __init__(self, order: VenueOrder | None = None) -> None:
-        self.order = order
-        self.quantity = order.quantity if order else None
-        self.venue_order_id: str | None = None
-        self.state: OrderState | None = None
-        self.fills: dict[str, Fill] = {}
-        self.reason = ""
-
-    @property
-    def is_final(self) -> bool:
-        return self.state in FINAL_STATES
-
-    def apply(self, report: wire.ExecReport) -> None:
-        if report.venue_order_id != wire.NONE_ID:
-            self.venue_order_id = report.venue_order_id
-        if self.quantity is None and report.order_qty:
-            self.quantity = report.order_qty
-        if report.fill is not None:
-            self.fills.setdefault(report.fill.exec_id, report.fill)
-        if report.exec_type in (wire.EXEC_STATUS, wire.EXEC_CANCELLED, wire.EXEC_REJECTED):
-            if not self.is_final:  # a final state is final: a late report cannot reopen it
-                self.state = report.state
-                self.reason = report.text
-        elif self.state is None:
-            self.state = "NEW"
-
-    def reorder(self, exec_ids: list[str]) -> None:
-        """Put the fills in the order a status answer listed them (a pushed fill may have
-        overtaken one lost in a gap)."""
-        ordered = {e: self.fills[e] for e in exec_ids if e in self.fills}
-        ordered.update(self.fills)
-        self.fills = ordered
-
-    def snapshot(self, cl_ord_id: str) -> VenueOrderStatus:
-        fills = tuple(self.fills.values())
-        filled = sum(f.quantity for f in fills)
-        state: OrderState = self.state or "NEW"
-        leaves = 0
-        if state not in FINAL_STATES:  # live: what the fills say, against the quantity
-            quantity = self.quantity or filled
-            state = "FILLED" if filled >= quantity else "PARTIALLY_FILLED" if filled else "NEW"
-            leaves = max(quantity - filled, 0)
-        try:
-            return VenueOrderStatus(cl_ord_id, self.venue_order_id or wire.NONE_ID, state, filled, leaves, fills,
-                                    self.reason)
-        except (TypeError, ValueError) as exc:
-            raise VenueProtocolError(f"The venue's reports on order {cl_ord_id} do not add up: {exc}") from exc
+KEEP_FINAL = 10_000
+_UNSEEN_FILLS = object()  # a cancel's answer when the client has not seen every fill
 
 
 class FixVenue:
@@ -138,7 +87,7 @@ class FixVenue:
         self._clock = clock or SystemClock()
         self._session: FixSession | None = None
         self._lock = asyncio.Lock()
-        self._orders: dict[str, _Tracked] = {}
+        self._orders: dict[str, ReportedOrder] = {}
         self._waiters: dict[str, tuple[FixSession, asyncio.Future[Any]]] = {}
         self._by_seq: dict[int, str] = {}
         self._bundles: dict[str, list[str]] = {}
@@ -161,7 +110,8 @@ class FixVenue:
         if known is not None and known.order is not None and not known.order.same_order(order):
             raise VenueIdempotencyConflict(order.cl_ord_id, "this client sent other fields under it")
         session = await self._connected()
-        tracked = self._orders.setdefault(order.cl_ord_id, _Tracked(order))
+        self._prune()
+        tracked = self._orders.setdefault(order.cl_ord_id, ReportedOrder(order))
         tracked.order, tracked.quantity = order, order.quantity
         try:
             report = await self._exchange(session, f"D:{order.cl_ord_id}", "D",
@@ -189,16 +139,9 @@ class FixVenue:
         if tracked is not None and tracked.order is not None:
             pairs += [(55, tracked.order.code), (54, wire.SIDE_CODE[tracked.order.side])]
         try:
-            report = await self._exchange(session, f"H:{req_id}", "H", pairs, "status request")
+            status: VenueOrderStatus = await self._exchange(session, f"H:{req_id}", "H", pairs, "status request")
         finally:
             self._bundles.pop(req_id, None)
-        tracked = self._orders[cl_ord_id]
-        status = tracked.snapshot(cl_ord_id)
-        if status.filled_quantity != report.cum_qty:
-            raise VenueProtocolError(
-                f"The venue's status of order {cl_ord_id} states {report.cum_qty} shares filled "
-                f"but reports fills of {status.filled_quantity}."
-            )
         return status
 
     async def cancel(self, cl_ord_id: str) -> VenueOrderStatus:
@@ -220,10 +163,9 @@ class FixVenue:
             except (VenueTimeout, VenueUnavailable, VenueProtocolError):
                 after = None
             raise CancelRejected(cl_ord_id, field(answer, 58) or "refused by the venue", after)
-        status = self._orders[cl_ord_id].snapshot(cl_ord_id)
-        if status.filled_quantity != answer.cum_qty:  # fills this client has not seen: ask for them
+        if answer is _UNSEEN_FILLS:  # cancelled, with fills this client has not seen: ask for them
             return await self.status(cl_ord_id)
-        return status
+        return answer
 
     async def ping(self) -> None:
         """A TestRequest answered by a Heartbeat within ``timeout_s`` (else ``VenueTimeout``)."""
@@ -283,11 +225,9 @@ class FixVenue:
             reply = await asyncio.wait_for(session.read_message(), self.timeout_s)
             if reply.message_type == b"5":
                 raise FixSessionError(f"the venue refused the logon: {field(reply, 58) or 'no reason given'}")
-            if reply.message_type != b"A" or field(reply, 141) != "Y":
+            if reply.message_type != b"A" or field(reply, 141) != "Y" or field(reply, 34) != "1":
                 raise FixSessionError(f"the venue answered the logon with {reply}")
             session.admit(reply)
-            if session.next_in_seq != 2:
-                raise FixSessionError("the venue's Logon was not MsgSeqNum 1")
         except (SessionClosed, FixSessionError, TimeoutError) as exc:
             session.abort(str(exc))
             await session.wait_closed()
@@ -306,6 +246,13 @@ class FixVenue:
             tracked = self._orders.get(cl_ord_id)
             if isinstance(answer, UnknownVenueOrder) and tracked is not None and tracked.venue_order_id is None:
                 self._orders.pop(cl_ord_id, None)
+
+    def _prune(self) -> None:
+        """Forget the oldest final orders past ``KEEP_FINAL`` (a long-running console sends
+        many; the venue still answers for them, and still refuses a reused id)."""
+        final = [cl for cl, tracked in self._orders.items() if tracked.is_final]
+        for cl_ord_id in final[: max(0, len(final) - KEEP_FINAL)]:
+            del self._orders[cl_ord_id]
 
     def _on_gap(self, first: int, last: int) -> None:
         self._keep(self._settle())
@@ -389,14 +336,34 @@ class FixVenue:
         if report.exec_type == wire.EXEC_STATUS and report.rej_reason == wire.REJ_UNKNOWN_ORDER:
             self._answer(f"H:{report.req_id}", error=UnknownVenueOrder(report.cl_ord_id))
             return
-        tracked = self._orders.setdefault(report.order_id, _Tracked())
+        tracked = self._orders.setdefault(report.order_id, ReportedOrder())
         tracked.apply(report)
         if report.req_id is not None and report.fill is not None:
             self._bundles.setdefault(report.req_id, []).append(report.fill.exec_id)
         if report.exec_type in (wire.EXEC_NEW, wire.EXEC_REJECTED):
             self._answer(f"D:{report.cl_ord_id}", report)
         elif report.exec_type == wire.EXEC_CANCELLED:
-            self._answer(f"F:{report.cl_ord_id}", report)
+            status = self._as_of(report, tracked)
+            self._answer(f"F:{report.cl_ord_id}", _UNSEEN_FILLS if isinstance(status, Exception) else status)
         elif report.exec_type == wire.EXEC_STATUS and report.req_id is not None:
             tracked.reorder(self._bundles.pop(report.req_id, []))
-            self._answer(f"H:{report.req_id}", report)
+            status = self._as_of(report, tracked)
+            if isinstance(status, Exception):
+                self._answer(f"H:{report.req_id}", error=status)
+            else:
+                self._answer(f"H:{report.req_id}", status)
+
+    @staticmethod
+    def _as_of(report: wire.ExecReport, tracked: ReportedOrder) -> VenueOrderStatus | VenueProtocolError:
+        """The order's status as this report states it, taken as the report is read (a fill
+        pushed right after must not count against its CumQty)."""
+        try:
+            status = tracked.snapshot(report.order_id)
+        except VenueProtocolError as exc:
+            return exc
+        if status.filled_quantity != report.cum_qty:
+            return VenueProtocolError(
+                f"The venue reports {report.cum_qty} shares of order {report.order_id} filled "
+                f"but fills of {status.filled_quantity}."
+            )
+        return status

@@ -44,6 +44,7 @@ BEGIN_STRING = "FIX.4.4"
 ADMIN_TYPES = frozenset({b"0", b"1", b"2", b"4", b"5", b"A"})
 Pairs = Iterable[tuple[int, object]]
 LOG_SIZE = 2000
+MAX_BUFFERED = 1 << 20
 _log = logging.getLogger(__name__)
 
 
@@ -143,10 +144,13 @@ class FixSession:
             msg.append_pair(56, self.target_comp_id, header=True)
             msg.append_pair(34, self.next_out_seq if seq is None else seq, header=True)
             msg.append_pair(52, utc_timestamp(self._clock.now()), header=True)
+            # FIX has no empty value (a peer's parser refuses "58="): an empty field is left out.
             for tag, value in header:
-                msg.append_pair(tag, value, header=True)
+                if value is not None and value != "":
+                    msg.append_pair(tag, value, header=True)
             for tag, value in pairs:
-                msg.append_pair(tag, value)
+                if value is not None and value != "":
+                    msg.append_pair(tag, value)
             if seq is None:
                 self.next_out_seq += 1
             try:
@@ -185,6 +189,8 @@ class FixSession:
             if not data:
                 raise SessionClosed("the peer closed the connection")
             self._parser.append_buffer(data)
+            if len(self._parser.get_buffer()) > MAX_BUFFERED:  # no message ends: not FIX
+                raise FixSessionError(f"more than {MAX_BUFFERED} bytes without a whole message")
 
     def _check(self, msg: simplefix.FixMessage) -> None:
         # simplefix frames on 10= but does not verify: re-encoding the fields it parsed

@@ -30,7 +30,7 @@ from decimal import Decimal
 import simplefix
 
 from .fix_session import field, parse_utc_timestamp, utc_timestamp
-from .gateway import Fill, OrderState, VenueOrder
+from .gateway import FINAL_STATES, Fill, OrderState, VenueOrder, VenueOrderStatus, VenueProtocolError
 
 ORD_STATUS: dict[str, str] = {"NEW": "0", "PARTIALLY_FILLED": "1", "FILLED": "2", "CANCELLED": "4", "REJECTED": "8"}
 STATE_OF: dict[str, OrderState] = {code: state for state, code in ORD_STATUS.items()}  # type: ignore[misc]
@@ -40,7 +40,7 @@ EXCHANGE = "XHKG"
 
 EXEC_NEW, EXEC_CANCELLED, EXEC_REJECTED, EXEC_TRADE, EXEC_STATUS = "0", "4", "8", "F", "I"
 REJ_UNKNOWN_ORDER, REJ_DUPLICATE = "5", "6"  # OrdRejReason 103
-CXL_TOO_LATE, CXL_UNKNOWN = "0", "1"  # CxlRejReason 102
+CXL_TOO_LATE, CXL_UNKNOWN, CXL_OTHER = "0", "1", "2"  # CxlRejReason 102 (2: broker / exchange option)
 BIZ_OTHER, BIZ_UNSUPPORTED, BIZ_UNAVAILABLE = "0", "3", "4"  # BusinessRejectReason 380
 NONE_ID = "NONE"  # OrderID of an order the venue does not know (37 is required)
 
@@ -108,7 +108,8 @@ def order_of(msg: simplefix.FixMessage) -> VenueOrder:
         raise FixWireError(54, "Side must be 1 (buy) or 2 (sell)")
     values = {
         "cl_ord_id": (11, required(msg, 11)), "account": (1, required(msg, 1)), "code": (55, required(msg, 55)),
-        "quantity": (38, whole_of(msg, 38)), "limit_price": (44, decimal_of(msg, 44)), "call_ref": (58, required(msg, 58)),
+        "quantity": (38, whole_of(msg, 38)), "limit_price": (44, decimal_of(msg, 44)),
+        "call_ref": (58, required(msg, 58)),
     }
     try:
         return VenueOrder(side=side, **{name: value for name, (_, value) in values.items()})  # type: ignore[arg-type]
@@ -232,5 +233,63 @@ def cancel_reject(
     ]
 
 
-def business_reject(*, ref_seq: int, ref_msg_type: str, ref_id: str, reason: str, text: str) -> list[tuple[int, object]]:
+def business_reject(
+    *, ref_seq: int, ref_msg_type: str, ref_id: str, reason: str, text: str
+) -> list[tuple[int, object]]:
     return [(45, ref_seq), (372, ref_msg_type), (379, ref_id), (380, reason), (58, text_value(text))]
+
+
+# --- what the client makes of the reports ------------------------------------------------------
+
+
+class ReportedOrder:
+    """What the reports so far say of one order (the client keeps one per ClOrdID): its
+    fills by ExecID, in venue order, and the last state the venue stated."""
+
+    def __init__(self, order: VenueOrder | None = None) -> None:
+        self.order = order
+        self.quantity = order.quantity if order else None
+        self.venue_order_id: str | None = None
+        self.state: OrderState | None = None
+        self.fills: dict[str, Fill] = {}
+        self.reason = ""
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    def apply(self, report: ExecReport) -> None:
+        if report.venue_order_id != NONE_ID:
+            self.venue_order_id = report.venue_order_id
+        if self.quantity is None and report.order_qty:
+            self.quantity = report.order_qty
+        if report.fill is not None:
+            self.fills.setdefault(report.fill.exec_id, report.fill)
+        if report.exec_type in (EXEC_STATUS, EXEC_CANCELLED, EXEC_REJECTED):
+            if not self.is_final:  # a final state is final: a late report cannot reopen it
+                self.state = report.state
+                self.reason = report.text
+        elif self.state is None:
+            self.state = "NEW"
+
+    def reorder(self, exec_ids: list[str]) -> None:
+        """Put the fills in the order a status answer listed them (a pushed fill may have
+        overtaken one lost in a gap)."""
+        ordered = {e: self.fills[e] for e in exec_ids if e in self.fills}
+        ordered.update(self.fills)
+        self.fills = ordered
+
+    def snapshot(self, cl_ord_id: str) -> VenueOrderStatus:
+        fills = tuple(self.fills.values())
+        filled = sum(f.quantity for f in fills)
+        state: OrderState = self.state or "NEW"
+        leaves = 0
+        if state not in FINAL_STATES:  # live: what the fills say, against the quantity
+            quantity = self.quantity or filled
+            state = "FILLED" if filled >= quantity else "PARTIALLY_FILLED" if filled else "NEW"
+            leaves = max(quantity - filled, 0)
+        try:
+            return VenueOrderStatus(cl_ord_id, self.venue_order_id or NONE_ID, state, filled, leaves, fills,
+                                    self.reason)
+        except (TypeError, ValueError) as exc:
+            raise VenueProtocolError(f"The venue's reports on order {cl_ord_id} do not add up: {exc}") from exc

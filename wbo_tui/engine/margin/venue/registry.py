@@ -79,7 +79,10 @@ def check_venue_config(config: Any) -> dict[str, Any]:  # noqa: ANN401 - JSON of
         path = config["path"]
         if not isinstance(path, str) or not path.strip():
             raise ValidationFailed("path", f"must be a file path, got {path!r}")
-        checked: dict[str, Any] = {"kind": kind, "path": path}
+        checked: dict[str, Any] = {
+            "kind": kind, "path": path, "max_lots_per_fill": None, "fill_step_s": 1.0, "board_lot": 100,
+            "reject_codes": [],
+        }
         if config.get("max_lots_per_fill") is not None:
             checked["max_lots_per_fill"] = _whole(config, "max_lots_per_fill", 1, 1_000_000)
         if "fill_step_s" in config:
@@ -117,8 +120,7 @@ def build_venue(
         if prices is None:
             raise TypeError("a simulated venue needs prices: a callable code -> (bid, ask) | None")
         given = {k: v for k, v in checked.items() if k not in ("kind", "path")}
-        given["reject_codes"] = frozenset(given.get("reject_codes", ()))
-        settings = VenueSettings(**given)
+        settings = VenueSettings(**{**given, "reject_codes": frozenset(given["reject_codes"])})
         return SimulatedVenue(checked["path"], prices=prices, clock=clock, settings=settings)
     from .fix_client import FixVenue
 

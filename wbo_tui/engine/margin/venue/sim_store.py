@@ -136,8 +136,9 @@ class VenueRequest:
     seq: int
     call: str  # submit | cancel | status
     cl_ord_id: str
-    # submit: accepted | rejected | replayed | conflict | unavailable | lost
-    # cancel: cancelled | too_late | unknown | unavailable | lost;  status: found | unknown | unavailable | lost
+    # submit: accepted | rejected | replayed | conflict | unavailable | lost (lost: before accepting)
+    # cancel: cancelled | already_cancelled | too_late | unknown | unavailable | lost
+    # status: found | unknown | unavailable | lost
     outcome: str
     answer_lost: bool  # the caller got VenueTimeout instead of the answer
     pid: int
@@ -301,6 +302,13 @@ class VenueHarness(VenueStore):
             for entry in await self.request_log(cl_ord_id)
             if (call is None or entry.call == call) and (outcome is None or entry.outcome == outcome)
         )
+
+    async def order(self, cl_ord_id: str) -> VenueOrder | None:
+        """The order held under ``cl_ord_id`` (a FIX acceptor reads its Account, Symbol
+        and Side for its reports), or None."""
+        check_id(cl_ord_id, "cl_ord_id", CL_ORD_ID)
+        row = await self._run(self._find, cl_ord_id)
+        return None if row is None else self._order_of(row)
 
     async def orders(self) -> list[tuple[VenueOrder, VenueOrderStatus]]:
         """Every order the venue holds with its status as stored, in booking order (no

@@ -176,7 +176,9 @@ class SimulatedVenue(VenueHarness):
             return "timeout", None
         return ("conflict", None) if outcome == "conflict" else ("ok", status)
 
-    def _book(self, conn: sqlite3.Connection, order: VenueOrder, quote: Quote | None, now: datetime) -> VenueOrderStatus:
+    def _book(
+        self, conn: sqlite3.Connection, order: VenueOrder, quote: Quote | None, now: datetime
+    ) -> VenueOrderStatus:
         """Record a new order, REJECTED or NEW, and match a NEW one at its first instant."""
         settings = self._settings(conn)
         injected = self._take_fault(conn, "submit", ("reject",))
@@ -190,7 +192,8 @@ class SimulatedVenue(VenueHarness):
             state, reason = "NEW", ""
         conn.execute(
             "INSERT INTO venue_orders (cl_ord_id, account, code, side, quantity, limit_price, call_ref, state, "
-            "filled_quantity, reason, next_step, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?)",
+            "filled_quantity, reason, next_step, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?)",
             (
                 order.cl_ord_id, order.account, order.code, order.side, order.quantity,
                 format(order.limit_price, "f"), order.call_ref, state, reason, ts(now), ts(now),
@@ -219,7 +222,9 @@ class SimulatedVenue(VenueHarness):
             "SELECT count(*) FROM venue_fills WHERE order_seq = ?", (seq,)
         ).fetchone()[0]
         while price is not None and step <= last and filled < quantity:
-            chunk = quantity - filled if settings.max_per_fill is None else min(quantity - filled, settings.max_per_fill)
+            chunk = quantity - filled
+            if settings.max_per_fill is not None:
+                chunk = min(chunk, settings.max_per_fill)
             filled += chunk
             fills_made += 1
             conn.execute(
@@ -246,7 +251,9 @@ class SimulatedVenue(VenueHarness):
         self._raise_for(outcome, cl_ord_id, "cancel")
         assert status is not None
         if outcome == "too_late":
-            raise CancelRejected(cl_ord_id, f"Too late to cancel: the order is {status.state}.", status)
+            reason = ("Too late to cancel: the order is FILLED." if status.state == "FILLED"
+                      else f"Nothing to cancel: the order is {status.state}.")
+            raise CancelRejected(cl_ord_id, reason, status)
         return status
 
     def _cancel(
