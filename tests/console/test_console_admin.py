@@ -271,7 +271,7 @@ async def test_setting_an_operators_roles(make_app, engine) -> None:
         await settle(pilot)
         assert str(pane.query_one(DataTable).get_row("maker")[3]) == ""
     trader = await engine.login("trader", PASSWORDS["trader"])
-    assert trader.can("RiskWarningFull") and not trader.can("RiskWarningReadOnly")
+    assert trader.can("RiskWarningFull")  # (which includes RiskWarningReadOnly)
     await _approve_as_admin2(engine)
     trader = await engine.refresh_session(trader)
     assert trader.can("RiskWarningReadOnly") and not trader.can("RiskWarningFull")

@@ -239,3 +239,49 @@ async def test_a_cancel_before_sending_cancels_at_once(desk: Engine) -> None:
     assert cancelled.state == "CANCELLED"
     with pytest.raises(Conflict, match="nothing left to cancel"):
         await desk.execute(trader, margin.CancelLiquidationOrder(order_id=order.id))
+
+
+async def test_auto_liquidation_acts_once_at_the_time_set(desk: Engine, clock: FixedClock) -> None:
+    from wbo_tui.engine.margin.auto_liquidation import auto_liquidate_due
+
+    trader = await login(desk, "trader")
+    opened = await calls(desk)
+    lau, tse = opened["M-300101"], opened["M-300103"]
+    at = clock.now() + timedelta(hours=1)
+    await desk.execute(trader, margin.SetAutoLiquidation(call_ids=(lau.id, tse.id), at=at))
+    set_ = await desk.setup_query(margin.GetMarginCall(call_id=lau.id))
+    assert set_.auto_liquidate_at == at and set_.deadline == at  # the deadline moves with it
+    with pytest.raises(ValidationFailed, match="must be in the future"):
+        await desk.execute(trader, margin.SetAutoLiquidation(call_ids=(lau.id,), at=clock.now()))
+    await auto_liquidate_due(desk, "test")
+    assert await scalar(desk, "SELECT count(*) FROM liquidation_orders") == 0  # not yet
+    clock.advance(hours=1, seconds=1)
+    await auto_liquidate_due(desk, "test")
+    orders = await desk.setup_query(margin.ListLiquidationOrders())
+    assert orders and {o.force_type for o in orders} == {"AUTO"} and {o.operator for o in orders} == {
+        "auto-liquidation"}
+    assert {o.account_no for o in orders} <= {"M-300101", "M-300103"}
+    assert "2007.HK" not in {o.code for o in orders}
+    assert (await desk.setup_query(margin.GetMarginCall(call_id=lau.id))).auto_liquidate_at is None
+    count = len(orders)
+    await auto_liquidate_due(desk, "other console")
+    assert len(await desk.setup_query(margin.ListLiquidationOrders())) == count  # once
+    assert "margin.auto_liquidation" in await audit_actions(desk)
+
+
+async def test_auto_liquidation_with_the_toggle_off_is_cleared_and_said(desk: Engine, clock: FixedClock) -> None:
+    from wbo_tui.engine.margin.auto_liquidation import auto_liquidate_due
+
+    trader = await login(desk, "trader")
+    lau = (await calls(desk))["M-300101"]
+    settings = await desk.setup_query(margin.GetMarginSettings())
+    await desk.setup_execute(margin.UpdateMarginSettings(**{**settings.model_dump(
+        include={"order_rule", "offset_steps", "buffer_pct"}), "liquidation_enabled": False},
+        expected_version=settings.version))
+    await desk.execute(trader, margin.SetAutoLiquidation(call_ids=(lau.id,), at=clock.now() + timedelta(minutes=5)))
+    clock.advance(minutes=6)
+    await auto_liquidate_due(desk, "test")
+    assert await scalar(desk, "SELECT count(*) FROM liquidation_orders") == 0
+    assert (await desk.setup_query(margin.GetMarginCall(call_id=lau.id))).auto_liquidate_at is None
+    assert await scalar(desk, "SELECT count(*) FROM notifications WHERE topic = 'margin.order_problem' "
+                              "AND body LIKE '%switched off%'") == 1

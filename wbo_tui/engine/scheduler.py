@@ -88,6 +88,7 @@ class EngineScheduler:
         self._scheduler.start()
 
     async def margin_tick(self) -> Any:
+        from .margin.auto_liquidation import auto_liquidate_due
         from .margin.orders import drive_due
         from .margin.revaluation import price_pass
 
@@ -96,6 +97,10 @@ class EngineScheduler:
                 await self.engine.call(price_pass, self.engine, self.holder)
             except Exception:  # noqa: BLE001 - a failed pass must not stop the schedule
                 log.exception("Margin price pass failed")
+            try:
+                await self.engine.call(auto_liquidate_due, self.engine, self.holder)
+            except Exception:  # noqa: BLE001 - a failed pass must not stop the schedule
+                log.exception("Auto-liquidation pass failed")
             try:
                 return await self.engine.call(drive_due, self.engine, self.holder)
             except Exception:  # noqa: BLE001 - a failed pass must not stop the schedule

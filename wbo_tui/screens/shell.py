@@ -25,7 +25,6 @@ from wbo_tui.widgets.header import ConsoleHeader
 from wbo_tui.widgets.live_feed import LiveFeed
 
 from wbo_tui.widgets.area import Area
-from wbo_tui.screens.module_area import ModuleArea
 
 AREAS: tuple[tuple[str, str], ...] = (
     ("positions", "Positions"),
@@ -64,7 +63,7 @@ def make_area(area_id: str) -> Area:
         from wbo_tui.screens.risk.area import RiskArea
 
         return RiskArea(id="risk")
-    return ModuleArea(dict(AREAS)[area_id], id=area_id)
+    raise KeyError(f"no area {area_id!r}; the areas are {', '.join(a for a, _ in AREAS)}")
 
 SHELL_HELP = (
     "Keys 1 to 6 switch between the module areas (Positions, Allocations, FX, Risk, Admin, "

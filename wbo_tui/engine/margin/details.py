@@ -123,14 +123,15 @@ def order_dto(row: Any) -> LiquidationOrderDTO:  # noqa: ANN401
     return LiquidationOrderDTO(
         id=row.id, cl_ord_id=row.cl_ord_id, call_id=row.call_id, account_no=row.account_no, code=row.code,
         side=row.side, quantity=int(row.quantity), limit_price=row.limit_price, filled_quantity=filled,
-        avg_fill_price=avg, state=row.state, reason=row.reason, force_type=row.force_type, operator=row.username,
+        avg_fill_price=avg, state=row.state, reason=row.reason, force_type=row.force_type,
+        operator=row.username or "auto-liquidation",
         created_at=row.created_at, updated_at=row.updated_at, version=row.version)
 
 
 def orders_selected() -> Any:  # noqa: ANN401
     o = liquidation_orders.c
     return select(liquidation_orders, clients.c.account_no, operators.c.username).join(
-        clients, clients.c.id == o.client_id).join(operators, operators.c.id == o.operator_id)
+        clients, clients.c.id == o.client_id).outerjoin(operators, operators.c.id == o.operator_id)
 
 
 @handles(GetCallDetails)

@@ -40,6 +40,7 @@ from .tables import OPEN_ORDER_STATES, instruments, liquidation_orders, margin_c
 
 FULL = "RiskWarningFull"
 MAX_BATCH = 500
+AUTO_SENDER = "auto-liquidation"
 
 
 class FiguresDTO(DTO):
@@ -142,7 +143,7 @@ def figures(v: Valuation) -> FiguresDTO:
                       equity=v.equity, requirement=v.requirement, cured=v.cured)
 
 
-async def _call_and_book(uow: UnitOfWork, call_id: int, settings: MarginSettingsDTO):  # noqa: ANN202
+async def call_and_book(uow: UnitOfWork, call_id: int, settings: MarginSettingsDTO):  # noqa: ANN202
     call = await load_call(uow, call_id)
     if call.status == "ENDED":
         raise Conflict(f"{call.account_no}'s margin call has ended: there is nothing to liquidate.")
@@ -154,7 +155,7 @@ async def _call_and_book(uow: UnitOfWork, call_id: int, settings: MarginSettings
     return call, book
 
 
-def _plan_for(book: Book, settings: MarginSettingsDTO, codes: tuple[str, ...] = (),
+def plan_for(book: Book, settings: MarginSettingsDTO, codes: tuple[str, ...] = (),
               lines: tuple[LineInput, ...] | None = None) -> Plan:
     rule = settings.warning_rule
     if lines is not None:
@@ -192,9 +193,9 @@ async def _names(uow: UnitOfWork, codes: set[str]) -> dict[str, str]:
         instruments.c.code.in_(codes)))}
 
 
-async def _open_orders(uow: UnitOfWork, client_id: int) -> list:  # noqa: ANN401
+async def open_orders_of(uow: UnitOfWork, client_id: int) -> list:  # noqa: ANN401
     o = liquidation_orders.c
-    return list(await uow.conn.execute(select(o.cl_ord_id, o.created_at, operators.c.username).join(
+    return list(await uow.conn.execute(select(o.cl_ord_id, o.created_at, operators.c.username).outerjoin(
         operators, operators.c.id == o.operator_id).where(o.client_id == client_id,
                                                           o.state.in_(OPEN_ORDER_STATES))))
 
@@ -217,21 +218,22 @@ def _plan_dto(call: MarginCallDTO, book: Book, result: Plan, names: dict[str, st
 @handles(PlanLiquidation)
 async def plan_liquidation(uow: UnitOfWork, q: PlanLiquidation) -> LiquidationPlanDTO:
     settings = await load_settings(uow)
-    call, book = await _call_and_book(uow, q.call_id, settings)
-    result = _plan_for(book, settings, q.codes, q.lines)
+    call, book = await call_and_book(uow, q.call_id, settings)
+    result = plan_for(book, settings, q.codes, q.lines)
     names = await _names(uow, {line.code for line in result.lines})
-    return _plan_dto(call, book, result, names, len(await _open_orders(uow, call.client_id)))
+    return _plan_dto(call, book, result, names, len(await open_orders_of(uow, call.client_id)))
 
 
 async def _refuse_in_progress(uow: UnitOfWork, client_id: int, account_no: str) -> None:
-    open_orders = await _open_orders(uow, client_id)
+    open_orders = await open_orders_of(uow, client_id)
     if open_orders:
         first = open_orders[0]
         raise Conflict(f"{account_no} already has {len(open_orders)} liquidation order(s) in progress, sent by "
-                       f"{first.username} ({first.cl_ord_id}): wait for them or cancel them before liquidating again.")
+                       f"{first.username or AUTO_SENDER} ({first.cl_ord_id}): wait for them or cancel them before "
+                       "liquidating again.")
 
 
-async def _send(uow: UnitOfWork, call: MarginCallDTO, book: Book, result: Plan, force_type: str,
+async def send_orders(uow: UnitOfWork, call: MarginCallDTO, book: Book, result: Plan, force_type: str,
                 batch_ref: str) -> list[int]:
     ids: list[int] = []
     for line in result.lines:
@@ -257,9 +259,9 @@ async def liquidate(uow: UnitOfWork, cmd: Liquidate) -> LiquidationPlanDTO:
     call = await load_call(uow, cmd.call_id)
     await ledger.lock_client(uow, call.client_id)
     await _refuse_in_progress(uow, call.client_id, call.account_no)
-    call, book = await _call_and_book(uow, cmd.call_id, settings)
-    result = _plan_for(book, settings, lines=cmd.lines)
-    order_ids = await _send(uow, call, book, result, cmd.force_type, uow.ids.new_ref("LB"))
+    call, book = await call_and_book(uow, cmd.call_id, settings)
+    result = plan_for(book, settings, lines=cmd.lines)
+    order_ids = await send_orders(uow, call, book, result, cmd.force_type, uow.ids.new_ref("LB"))
     send_after_commit(uow, order_ids)
     names = await _names(uow, {line.code for line in result.lines})
     return _plan_dto(call, book, result, names, len(order_ids))
@@ -281,21 +283,21 @@ async def batch_liquidate(uow: UnitOfWork, cmd: BatchLiquidate) -> BatchResultDT
             skipped = "ended" if call.status == "ENDED" else "an Exception: handled by hand"
         else:
             await ledger.lock_client(uow, call.client_id)
-            busy = await _open_orders(uow, call.client_id)
+            busy = await open_orders_of(uow, call.client_id)
             if busy:
-                skipped = f"{len(busy)} order(s) already in progress ({busy[0].username})"
+                skipped = f"{len(busy)} order(s) already in progress ({busy[0].username or AUTO_SENDER})"
         if skipped:
             outcomes.append(BatchOutcomeDTO(call_id=call_id, account_no=call.account_no, orders=0, cures=False,
                                             skipped=skipped))
             continue
-        call, book = await _call_and_book(uow, call_id, settings)
-        result = _plan_for(book, settings)
+        call, book = await call_and_book(uow, call_id, settings)
+        result = plan_for(book, settings)
         if not result.lines:
             why = "; ".join(f"{code}: {reason}" for code, reason in result.skipped) or "nothing to sell"
             outcomes.append(BatchOutcomeDTO(call_id=call_id, account_no=call.account_no, orders=0, cures=False,
                                             skipped=f"no plan ({why})"))
             continue
-        ids = await _send(uow, call, book, result, "BATCH", batch_ref)
+        ids = await send_orders(uow, call, book, result, "BATCH", batch_ref)
         sent.extend(ids)
         outcomes.append(BatchOutcomeDTO(call_id=call_id, account_no=call.account_no, orders=len(ids),
                                         cures=result.cures, skipped=""))

@@ -210,9 +210,9 @@ liquidation_orders = Table(
     Column("state", String(18), nullable=False),
     Column("venue_order_id", String(40), nullable=True),
     Column("reason", String(300), nullable=False),
-    Column("force_type", String(8), nullable=False),  # SINGLE, BULK (Details), BATCH (list)
+    Column("force_type", String(8), nullable=False),  # SINGLE, BULK (Details), BATCH (list), AUTO (at a set time)
     Column("batch_ref", String(40), nullable=False),
-    Column("operator_id", Integer, ForeignKey("operators.id"), nullable=False),
+    Column("operator_id", Integer, ForeignKey("operators.id"), nullable=True),  # None: auto-liquidation
     Column("cancelled_by", Integer, ForeignKey("operators.id"), nullable=True),
     Column("claimed_by", String(80), nullable=True),
     Column("claimed_at", UtcDateTime, nullable=True),
@@ -224,7 +224,7 @@ liquidation_orders = Table(
     CheckConstraint("quantity > 0 AND filled_quantity BETWEEN 0 AND quantity", name="ck_liquidation_orders_qty"),
     CheckConstraint("state IN ('PENDING', 'SENDING', 'NEW', 'PARTIALLY_FILLED', 'FILLED', 'CANCEL_REQUESTED', "
                     "'CANCELLED', 'REJECTED', 'UNKNOWN')", name="ck_liquidation_orders_state"),
-    CheckConstraint("force_type IN ('SINGLE', 'BULK', 'BATCH')", name="ck_liquidation_orders_force_type"),
+    CheckConstraint("force_type IN ('SINGLE', 'BULK', 'BATCH', 'AUTO')", name="ck_liquidation_orders_force_type"),
     Index("ix_liquidation_orders_state", "state", "id"),
     Index("ix_liquidation_orders_call", "call_id", "id"),
     Index("ix_liquidation_orders_client", "client_id", "id"),

@@ -182,7 +182,7 @@ def _tables() -> None:
     sa.Column('reason', sa.String(length=300), nullable=False),
     sa.Column('force_type', sa.String(length=8), nullable=False),
     sa.Column('batch_ref', sa.String(length=40), nullable=False),
-    sa.Column('operator_id', sa.Integer(), nullable=False),
+    sa.Column('operator_id', sa.Integer(), nullable=True),
     sa.Column('cancelled_by', sa.Integer(), nullable=True),
     sa.Column('claimed_by', sa.String(length=80), nullable=True),
     sa.Column('claimed_at', UtcDateTime(), nullable=True),
@@ -190,7 +190,7 @@ def _tables() -> None:
     sa.Column('created_at', UtcDateTime(), nullable=False),
     sa.Column('updated_at', UtcDateTime(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
-    sa.CheckConstraint("force_type IN ('SINGLE', 'BULK', 'BATCH')",
+    sa.CheckConstraint("force_type IN ('SINGLE', 'BULK', 'BATCH', 'AUTO')",
         name=op.f('ck_liquidation_orders_ck_liquidation_orders_force_type')),
     sa.CheckConstraint("side IN ('SELL', 'BUY')", name=op.f('ck_liquidation_orders_ck_liquidation_orders_side')),
     sa.CheckConstraint("state IN ('PENDING', 'SENDING', 'NEW', 'PARTIALLY_FILLED', 'FILLED', 'CANCEL_REQUESTED', "
