@@ -322,7 +322,7 @@ async def test_a_second_administrator_approves_a_role_change_seeing_what_it_chan
         select_row(pane, trader_change)
         await settle(pilot)
         assert plain(pane.query_one(".pane-detail")).startswith(
-            "AP-500000 by admin: trader's roles become trader, viewer (now: trader). trader gains 11 permission(s):")
+            "AP-500000 by admin: trader's roles become trader, viewer (now: trader). trader gains 10 permission(s):")
 
         await pilot.press("a")
         await wait_for_screen(pilot, ConfirmScreen)
