@@ -223,10 +223,13 @@ async def apply_status(engine: Any, order_id: int, status: VenueOrderStatus) -> 
         state = status.state
         if order.state == "CANCEL_REQUESTED" and state in ("NEW", "PARTIALLY_FILLED"):
             state = "CANCEL_REQUESTED"  # asked again at the next pass until the venue says
-        await uow.conn.execute(update(liquidation_orders).where(o.id == order_id).values(
-            state=state, filled_quantity=filled, filled_amount=amount, venue_order_id=status.venue_order_id[:40],
-            reason=(status.reason or order.reason)[:300], sent_at=order.sent_at or uow.now, updated_at=uow.now,
-            version=o.version + 1))
+        values = {"state": state, "filled_quantity": filled, "filled_amount": amount,
+                  "venue_order_id": status.venue_order_id[:40], "reason": (status.reason or order.reason)[:300],
+                  "sent_at": order.sent_at or uow.now}
+        if any(getattr(order, k) != v for k, v in values.items()):
+            # The same answer again writes nothing: no list re-reads for it in any console.
+            await uow.conn.execute(update(liquidation_orders).where(o.id == order_id).values(
+                **values, updated_at=uow.now, version=o.version + 1))
         if state != order.state or fresh:
             uow.record("margin.order.update", "liquidation_order", order.cl_ord_id,
                        {"state": order.state, "filled": int(order.filled_quantity)},
