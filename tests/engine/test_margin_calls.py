@@ -285,3 +285,25 @@ async def test_auto_liquidation_with_the_toggle_off_is_cleared_and_said(desk: En
     assert (await desk.setup_query(margin.GetMarginCall(call_id=lau.id))).auto_liquidate_at is None
     assert await scalar(desk, "SELECT count(*) FROM notifications WHERE topic = 'margin.order_problem' "
                               "AND body LIKE '%switched off%'") == 1
+
+
+@pytest.mark.parametrize("key", ["margin_to_collect", "net_asset_ratio", "lna", "equity"])
+async def test_the_risk_list_sorts_amounts_by_value(desk: Engine, key: str) -> None:
+    # Amounts are decimal text on SQLite: sorted as text, 6,905.40 would come after 428,400.00.
+    for descending in (True, False):
+        page = await desk.setup_query(margin.ListMarginCalls(sort=key, descending=descending))
+        figures = [getattr(c, key) for c in page.rows]
+        assert figures == sorted(figures, reverse=descending), figures
+    assert page.open_total == 4 and page.rows[0].trigger_lna is not None
+
+
+async def test_figures_moving_with_the_market_leave_an_open_edit_form_valid(desk: Engine, clock: FixedClock) -> None:
+    trader = await login(desk, "trader")
+    lau = (await calls(desk))["M-300101"]
+    clock.advance(minutes=1)
+    await price_pass(desk, "test")
+    moved = await desk.setup_query(margin.GetMarginCall(call_id=lau.id))
+    assert moved.version == lau.version or moved.alert_type != lau.alert_type
+    if moved.version == lau.version:
+        await desk.execute(trader, margin.EditMarginCall(call_id=lau.id, status="OPEN", remarks="chasing",
+                                                         expected_version=lau.version))

@@ -9,12 +9,13 @@ a few milliseconds of sorting, and the console only ever shows one page.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
-from sqlalchemy import func, or_, select
+from sqlalchemy import REAL, cast, func, or_, select
 
 from ..commands import Query, handles
 from ..dto import DTO
@@ -26,14 +27,27 @@ from .tables import client_positions, liquidation_orders, margin_calls, market_p
 
 LONG_TERM_DAYS = 90
 SortKey = Literal["triggered_at", "deadline", "margin_to_collect", "net_asset_ratio", "lna", "equity", "account_no",
-                  "elapsed"]
+                  "elapsed", "ended_at"]
 SORT_COLUMNS: dict[str, Any] = {
     "triggered_at": margin_calls.c.triggered_at, "deadline": margin_calls.c.deadline,
     "margin_to_collect": margin_calls.c.margin_to_collect, "net_asset_ratio": margin_calls.c.net_asset_ratio,
     "lna": margin_calls.c.lna, "equity": margin_calls.c.equity, "account_no": clients.c.account_no,
     # Longest elapsed first is oldest trigger first.
     "elapsed": margin_calls.c.triggered_at,
+    "ended_at": margin_calls.c.ended_at,
 }
+AMOUNT_KEYS = frozenset({"margin_to_collect", "net_asset_ratio", "lna", "equity"})
+
+
+def sort_column(key: str, dialect: str) -> Any:  # noqa: ANN401
+    """The column to ORDER BY for ``key``.  On SQLite amounts are exact decimal text, which
+    sorts as text ("6,905.40" after "428,400.00"): they are ordered by their value as a
+    REAL there, a float used for ordering only (never for money), exact for every amount
+    the engine allows (at most 15 significant digits order correctly as doubles)."""
+    column = SORT_COLUMNS[key]
+    if key in AMOUNT_KEYS and dialect == "sqlite":
+        return cast(column, REAL)
+    return column
 
 
 class MarginCallDTO(DTO):
@@ -60,6 +74,10 @@ class MarginCallDTO(DTO):
     requirement: Decimal
     margin_to_collect: Decimal
     remarks: str
+    trigger_margin_to_collect: Decimal | None
+    """The figures when the call opened (History shows them beside the figures at the end)."""
+    trigger_net_asset_ratio: Decimal | None
+    trigger_lna: Decimal | None
     last_liquidation_at: datetime | None
     last_message_at: datetime | None
     valued_at: datetime
@@ -72,6 +90,8 @@ class MarginCallPage(DTO):
     rows: tuple[MarginCallDTO, ...]
     total: int
     """How many calls match the filters (all pages)."""
+    open_total: int
+    """How many calls are open (Open and Exception), whatever the filters."""
     total_margin_to_collect: Decimal
     long_term_margin_to_collect: Decimal
     """Of the open calls (not only this page's), those triggered more than 90 days ago."""
@@ -107,9 +127,18 @@ def elapsed_hours(triggered_at: datetime, now: datetime) -> int:
     return max(1, -(-seconds // 3600))
 
 
+def _trigger(row: Any, name: str) -> Decimal | None:  # noqa: ANN401
+    try:
+        return Decimal(json.loads(row.trigger_figures)[name])
+    except (ValueError, KeyError, TypeError, ArithmeticError):
+        return None
+
+
 def call_dto(row: Any, now: datetime, open_orders: int = 0,  # noqa: ANN401
              prices_as_of: datetime | None = None) -> MarginCallDTO:
     return MarginCallDTO(
+        trigger_margin_to_collect=_trigger(row, "margin_to_collect"),
+        trigger_net_asset_ratio=_trigger(row, "net_asset_ratio"), trigger_lna=_trigger(row, "lna"),
         id=row.id, client_id=row.client_id, account_no=row.account_no, name=row.name, account_type=row.account_type,
         alert_type=row.alert_type, status=row.status, triggered_at=row.triggered_at, force_at=row.force_at,
         deadline=row.deadline, auto_liquidate_at=row.auto_liquidate_at, ended_at=row.ended_at,
@@ -168,7 +197,7 @@ async def quotes_as_of(uow: UnitOfWork, client_ids: list[int]) -> dict[int, date
 @handles(ListMarginCalls)
 async def list_margin_calls(uow: UnitOfWork, q: ListMarginCalls) -> MarginCallPage:
     where = _where(q)
-    column = SORT_COLUMNS[q.sort]
+    column = sort_column(q.sort, uow.conn.dialect.name)
     descending = q.descending if q.sort != "elapsed" else not q.descending
     order = [column.desc() if descending else column.asc(), margin_calls.c.id.desc()]
     rows = list(await uow.conn.execute(_selected().where(*where).order_by(*order).offset(q.offset)
@@ -178,13 +207,14 @@ async def list_margin_calls(uow: UnitOfWork, q: ListMarginCalls) -> MarginCallPa
     c = margin_calls.c
     long_ago = uow.now - timedelta(days=LONG_TERM_DAYS)
     sums = (await uow.conn.execute(select(c.margin_to_collect, c.triggered_at).where(c.status != "ENDED"))).all()
+    open_total = len(sums)
     # Summed here, not by the database: the amounts are exact decimal text on SQLite.
     all_open = sum((r.margin_to_collect for r in sums), Decimal(0))
     long_term = sum((r.margin_to_collect for r in sums if r.triggered_at < long_ago), Decimal(0))
     orders = await _open_orders(uow, [r.id for r in rows])
     as_of = await quotes_as_of(uow, [r.client_id for r in rows])
     return MarginCallPage(rows=tuple(call_dto(r, uow.now, orders.get(r.id, 0), as_of.get(r.client_id))
-                                     for r in rows), total=total,
+                                     for r in rows), total=total, open_total=open_total,
                           total_margin_to_collect=all_open, long_term_margin_to_collect=long_term, as_of=uow.now)
 
 

@@ -146,8 +146,12 @@ async def _update(uow: UnitOfWork, call: Any, book: Book, v: Valuation) -> str: 
     if not values:
         return "unchanged"
     values["prices_as_of"] = book.prices_as_of
+    # The version is what an Edit from the list checks: figures that moved with the market
+    # leave it (a trader's open form stays valid); turning into a force call changes it.
+    if becomes_force:
+        values["version"] = margin_calls.c.version + 1
     await uow.conn.execute(update(margin_calls).where(margin_calls.c.id == call.id).values(
-        **values, valued_at=uow.now, version=margin_calls.c.version + 1))
+        **values, valued_at=uow.now))
     if becomes_force:
         why = "past its deadline" if overdue and not v.force else "net assets below the force requirement"
         await snapshot(uow, call.id, "FORCE_CALL", _snapshot_json(v, book, why=why))
