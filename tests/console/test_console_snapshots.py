@@ -48,8 +48,8 @@ def test_shell_at_80x24(snap_compare, make_app) -> None:
     assert snap_compare(make_app(), terminal_size=SMALL, run_before=after("5"))
 
 
-def test_risk_empty_state_as_trader_at_80x24(snap_compare, make_app) -> None:
-    """A module whose screens arrive later: what the trader holds and lacks for it."""
+def test_risk_area_without_margin_calls_as_trader_at_80x24(snap_compare, make_app) -> None:
+    """The Risk area on a book with no margin call: the list says so, its totals are zero."""
     assert snap_compare(make_app(), terminal_size=SMALL, run_before=after("4", username="trader"))
 
 

@@ -185,8 +185,11 @@ class WarningsPane(CallList):
                 cell(clipped(c.remarks)), cell(hkt(c.last_liquidation_at, SHORT, "")), self._age(c, now))
 
     def status_text(self, items: Sequence[Any]) -> str:
+        filters = describe_filters(self.filters)
+        if not items:
+            return self.EMPTY if filters.endswith(": none") else f"No open margin call matches the {filters} (f)."
         marked = f"; {len(self.marked)} marked" if self.marked else ""
-        return f"{self.rows_text()} by {sort_words(self.filters)} (o); {describe_filters(self.filters)} (f){marked}."
+        return f"{self.rows_text()} by {sort_words(self.filters)} (o); {filters} (f){marked}."
 
     def show_detail(self, c: MarginCallDTO | None) -> None:
         if c is None:
