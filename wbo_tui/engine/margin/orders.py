@@ -115,6 +115,7 @@ async def drive(engine: Any, order_id: int, holder: str) -> str:  # noqa: ANN401
         return order.state  # cancelled while its sender is at it: the venue's answer to the send comes first
     venue = venue_of(engine, settings, anchors)
     first_send = order.state == "PENDING" or (order.state == "SENDING" and order.sent_at is None)
+    was_stale = False  # a claim taken over from a process that died mid-send: the venue may hold it
     try:
         if first_send:
             claimed = await _claim(engine, order_id, holder)
@@ -134,7 +135,9 @@ async def drive(engine: Any, order_id: int, holder: str) -> str:  # noqa: ANN401
         else:
             status = await _status_or_submit(venue, order, account)
     except (VenueTimeout, VenueError) as error:
-        if isinstance(error, VenueUnavailable) and first_send:
+        # Only an order nobody sent goes back to PENDING: one whose sender died may be at the
+        # venue, and is asked about (UNKNOWN), never sent again blind.
+        if isinstance(error, VenueUnavailable) and first_send and not was_stale:
             return await _release(engine, order_id, f"venue unavailable: {error}")
         return await _unknown(engine, order_id, f"no usable answer: {error}")
     return await apply_status(engine, order_id, status)
