@@ -126,19 +126,20 @@ async def test_taking_power_away_applies_at_once(engine: Engine) -> None:
 async def test_a_change_approved_after_the_world_moved_on_fails_and_applies_nothing(engine: Engine) -> None:
     admin, admin2 = await login(engine, "admin"), await login(engine, "admin2")
     await engine.execute(admin, SetOperatorRoles(username="trader", roles=["trader", "viewer"]))
-    await engine.execute(admin, SetOperatorRoles(username="maker", roles=["maker", "viewer"]))
+    await engine.execute(admin, SetOperatorRoles(username="checker", roles=["checker", "viewer"]))
     items = {i.payload["username"]: i for i in await _pending(engine, "operator_roles")}
-    # trader's roles change meanwhile (a removal: at once); viewer's role grows (set-up).
+    # trader's roles change meanwhile (a removal: at once); viewer's role grows (set-up) by
+    # a permission the checker lacks.
     await engine.execute(admin2, SetOperatorRoles(username="trader", roles=[]))
     await engine.setup_execute(SetRolePermissions(role="viewer", permissions=[
-        *(await _role(engine, "viewer")).permissions, "admin.audit_log_inquiry"]), tool="test-setup")
+        *(await _role(engine, "viewer")).permissions, "admin.operator_inquiry"]), tool="test-setup")
 
     stale = await engine.execute(admin2, ApproveItem(approval_id=items["trader"].id))
     assert stale.status == "FAILED" and "trader's roles changed after" in stale.outcome
-    grown = await engine.execute(admin2, ApproveItem(approval_id=items["maker"].id))
-    assert grown.status == "FAILED" and "permissions of maker, viewer changed after" in grown.outcome
+    grown = await engine.execute(admin2, ApproveItem(approval_id=items["checker"].id))
+    assert grown.status == "FAILED" and "permissions of checker, viewer changed after" in grown.outcome
     operators = {o.username: o for o in await engine.query(admin2, ListOperators())}
-    assert operators["trader"].roles == () and operators["maker"].roles == ("maker",)
+    assert operators["trader"].roles == () and operators["checker"].roles == ("checker",)
     # The only role change recorded is trader's removal; neither approval applied anything.
     [removal] = await audit_records(engine, "operator.set_roles")
     assert (removal.target_id, json.loads(removal.after)) == ("trader", {"roles": []})
