@@ -12,12 +12,12 @@ report a broken feed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
+from ...integration.json_body import JsonNumber, strict_loads
 from ...upstream import wire as upstream_wire
 from ...upstream.wire import (
     WireFormatError,
@@ -75,17 +75,6 @@ class RateWireError(WireFormatError):
         self.field = field
 
 
-class JsonNumber:
-    """A JSON number as it appeared in the body, kept only to be refused by name."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
-
 
 def rates_path(channel_name: str, rate_type: str) -> str:
     # Both are codes of a safe alphabet; quoting anyway keeps a bad value from escaping
@@ -96,30 +85,10 @@ def rates_path(channel_name: str, rate_type: str) -> str:
 # --- JSON -------------------------------------------------------------------------------
 
 
-def _refuse_constant(text: str) -> Any:
-    raise RateWireError(f"JSON constant {text} is not allowed")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise RateWireError(f"duplicate key {key!r}", key)
-        result[key] = value
-    return result
-
-
 def loads(data: bytes | str) -> Any:
     """Parse a body: duplicated keys and ``NaN``/``Infinity`` are refused here, numbers
     are kept as ``JsonNumber`` for the field checks to refuse."""
-    try:
-        return json.loads(
-            data, parse_float=JsonNumber, parse_int=JsonNumber, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys
-        )
-    except RateWireError:
-        raise
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise RateWireError(f"body is not valid JSON: {exc}") from exc
+    return strict_loads(data, RateWireError)
 
 
 # --- fields -----------------------------------------------------------------------------

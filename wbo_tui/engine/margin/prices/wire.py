@@ -29,11 +29,11 @@ contract reuses them.  As there, a JSON number is not refused while parsing but 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from ...integration.json_body import JsonNumber, strict_loads
 from ...upstream.wire import (
     ErrorCode,
     WireFormatError,
@@ -76,17 +76,6 @@ class PriceWireError(WireFormatError):
         self.field = field
 
 
-class JsonNumber:
-    """A JSON number as it appeared in the body, kept only to be refused by name."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
-
 
 def quotes_path(codes: Sequence[str]) -> str:
     """The request for ``codes`` (already checked: digits, capitals and dots only, so the
@@ -97,31 +86,10 @@ def quotes_path(codes: Sequence[str]) -> str:
 # --- JSON -------------------------------------------------------------------------------
 
 
-def _refuse_constant(text: str) -> Any:
-    raise PriceWireError(f"JSON constant {text} is not allowed")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise PriceWireError(f"duplicate key {key!r}", key)
-        result[key] = value
-    return result
-
-
 def loads(data: bytes | str) -> Any:
     """Parse a body: duplicated keys and ``NaN``/``Infinity`` are refused here, numbers
     are kept as ``JsonNumber`` for the field checks to refuse."""
-    try:
-        return json.loads(
-            data, parse_float=JsonNumber, parse_int=JsonNumber, parse_constant=_refuse_constant,
-            object_pairs_hook=_unique_keys,
-        )
-    except PriceWireError:
-        raise
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise PriceWireError(f"body is not valid JSON: {exc}") from exc
+    return strict_loads(data, PriceWireError)
 
 
 # --- fields -----------------------------------------------------------------------------
