@@ -274,7 +274,8 @@ async def test_sending_then_cancelling_from_details(make_app, engine: Engine) ->
         await pilot.click("#submit")
         await wait_for_screen(pilot, ConfirmScreen)
         said = text(pilot, "#confirm-consequences")
-        assert "Sell 400 9988.HK Alibaba Group at 120.10 HKD limit (4 lots of 100; best bid 120.20" in said
+        assert ("Sell 400 9988.HK Alibaba Group at a limit set from the best bid when sent: 120.10 HKD at the quote "
+                "just read (4 lots of 100; best bid 120.20") in said
         assert "margin to be collected 6,905.40 → 0.00 HKD" in said
         await type_into(pilot, "#typed-confirmation-input", "LIQUIDATE 1")
         await pilot.press("enter")

@@ -422,3 +422,21 @@ def listed(username: str):  # noqa: ANN201
 def test_risk_warning_list(snap_compare, make_app, db_url, size) -> None:
     seed_risk_in_thread(db_url)
     assert snap_compare(make_app(), terminal_size=size, run_before=listed("trader"))
+
+
+async def test_marks_typed_in_one_burst_land_on_the_rows_the_cursor_reached(make_app, engine: Engine) -> None:
+    """Space, Down, Space in one read (SSH): the second Space marks the row Down reached,
+    not the one the table's highlight message had last reported."""
+    from burst_helpers import deliver
+
+    await seed_risk(engine)
+    app = make_app()
+    async with app.run_test(size=LARGE) as pilot:
+        await open_risk_tab(pilot, "trader")
+        pane = warnings_pane(pilot)
+        shown = clients_shown(pane)
+        pane.table.move_cursor(row=0)
+        await settle(pilot)
+        deliver(pilot, " \x1b[B ")
+        await settle(pilot)
+        assert sorted(c.account_no for c in pane.marked.values()) == sorted([shown[0], shown[2]])

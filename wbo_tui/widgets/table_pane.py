@@ -11,6 +11,7 @@ from textual import events, work
 from textual.actions import parse as parse_action
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -116,7 +117,16 @@ class TablePane(EngineWorkers, Vertical):
 
     @property
     def selected(self) -> Any:
-        return self.items.get(self.selected_key) if self.selected_key is not None else None
+        """The item under the table's cursor, read from the cursor itself: a key pressed
+        right after a move in the same burst (an SSH read) acts on the row the cursor is on,
+        before the table's highlight message has updated ``selected_key``."""
+        try:
+            key = self._cursor_key()
+        except NoMatches:  # not composed yet
+            key = None
+        if key is None or key not in self.items:
+            key = self.selected_key
+        return self.items.get(key) if key is not None else None
 
     def focus_table(self) -> None:
         self.table.focus()

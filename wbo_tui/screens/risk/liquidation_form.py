@@ -71,10 +71,12 @@ def lots_text(text: str, lot_size: int) -> str:
 
 
 def order_line(line: PlanLineDTO, quantity: int) -> str:
-    """One order exactly as it goes out."""
-    return (f"{line.side.capitalize()} {quantity:,} {line.code} {line.name} at {line.limit_price} {line.currency} "
-            f"limit ({quantity // line.lot_size} lots of {line.lot_size}; best bid {price(line.bid)}, ask "
-            f"{price(line.ask)})")
+    """One order as it goes out.  The engine sets the limit from the quote it reads as it
+    sends: the price shown is the limit at the quote just read, and says so."""
+    touch = "bid" if line.side == "SELL" else "ask"
+    return (f"{line.side.capitalize()} {quantity:,} {line.code} {line.name} at a limit set from the best {touch} "
+            f"when sent: {line.limit_price} {line.currency} at the quote just read ({quantity // line.lot_size} lots "
+            f"of {line.lot_size}; best bid {price(line.bid)}, ask {price(line.ask)})")
 
 
 class LiquidationScreen(FormScreen[LiquidationPlanDTO | None]):
