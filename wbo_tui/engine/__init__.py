@@ -5,7 +5,16 @@ Importing this package registers every command and query handler.
 
 from __future__ import annotations
 
-from . import admin, allocations, approvals, audit_queries, currencies, fx, margin, positions  # noqa: F401  (registers handlers)
+from . import (  # noqa: F401  (registers handlers)
+    admin,
+    allocations,
+    approvals,
+    audit_queries,
+    currencies,
+    fx,
+    margin,
+    positions,
+)
 from .admin import (
     CreateOperator,
     CreateRole,

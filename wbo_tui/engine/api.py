@@ -335,12 +335,12 @@ def _build_venue(config: dict[str, Any], *, clock: Clock) -> Any:
 
     config = dict(config)
     market_config = config.pop("prices", None)
-    prices = None
-    if market_config is not None:
-        market = build_price_gateway(market_config, clock=clock)
+    if market_config is None:
+        return build_venue(config, clock=clock, prices=None)
+    market = build_price_gateway(market_config, clock=clock)
 
-        def prices(code: str) -> tuple[Any, Any] | None:
-            quote = market.quote_at(code, clock.now())  # type: ignore[attr-defined]
-            return None if quote is None else (quote.bid, quote.ask)
+    def prices(code: str) -> tuple[Any, Any] | None:
+        quote = market.quote_at(code, clock.now())  # type: ignore[attr-defined]
+        return None if quote is None else (quote.bid, quote.ask)
 
     return build_venue(config, clock=clock, prices=prices)

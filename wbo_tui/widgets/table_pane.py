@@ -117,16 +117,13 @@ class TablePane(EngineWorkers, Vertical):
 
     @property
     def selected(self) -> Any:
-        """The item under the table's cursor, read from the cursor itself: a key pressed
-        right after a move in the same burst (an SSH read) acts on the row the cursor is on,
-        before the table's highlight message has updated ``selected_key``."""
+        """The item under the cursor, read from the cursor: a key right after a move in one
+        burst (an SSH read) acts there, before the highlight message updates ``selected_key``."""
         try:
             key = self._cursor_key()
         except NoMatches:  # not composed yet
             key = None
-        if key is None or key not in self.items:
-            key = self.selected_key
-        return self.items.get(key) if key is not None else None
+        return self.items.get(key if key in self.items else self.selected_key)
 
     def focus_table(self) -> None:
         self.table.focus()
@@ -260,10 +257,7 @@ class TablePane(EngineWorkers, Vertical):
 
     def _cursor_key(self) -> str | None:
         table = self.table
-        if table.row_count == 0:
-            return None
-        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return row_key.value
+        return table.coordinate_to_cell_key(table.cursor_coordinate)[0].value if table.row_count else None
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
