@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..clock import Seconds
+
 # kind: (required fields, optional fields), besides "kind" itself.
 Fields = Mapping[str, tuple[frozenset[str], frozenset[str]]]
 
@@ -70,7 +72,7 @@ def check_base_url(base_url: Any, error: type[ValueError]) -> str:  # noqa: ANN4
     return base_url
 
 
-def check_timeout_s(timeout_s: Any, error: type[ValueError]) -> float:  # noqa: ANN401
+def check_timeout_s(timeout_s: Any, error: type[ValueError]) -> Seconds:  # noqa: ANN401
     """An HTTP gateway's timeout: a positive number of seconds (a bool is not one).  A
     duration handed to httpx, not money: a float is right for it."""
     if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or not timeout_s > 0:

@@ -131,7 +131,7 @@ def check_seed(seed: object, field: str = "seed") -> int:
     return seed
 
 
-def check_seconds(value: object, field: str, *, low: Seconds = 0.0, high: Seconds | None = None) -> float:
+def check_seconds(value: object, field: str, *, low: Seconds = 0.0, high: Seconds | None = None) -> Seconds:
     """A duration in seconds within ``[low, high]`` (a bool is not one).  Not money: a
     float is right for it."""
     if (isinstance(value, bool) or not isinstance(value, int | float) or not low <= value
@@ -141,7 +141,7 @@ def check_seconds(value: object, field: str, *, low: Seconds = 0.0, high: Second
     return float(value)  # seconds, not money
 
 
-def check_step_s(step_s: object, field: str = "step_s") -> float:
+def check_step_s(step_s: object, field: str = "step_s") -> Seconds:
     return check_seconds(step_s, field, low=MIN_STEP_S, high=MAX_STEP_S)
 
 

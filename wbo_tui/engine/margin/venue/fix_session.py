@@ -313,7 +313,7 @@ class FixSession:
 
     async def _heartbeats(self) -> None:
         loop = asyncio.get_running_loop()
-        interval: Seconds = float(self.heartbeat_s)  # seconds
+        interval = Seconds(self.heartbeat_s)  # a duration, not money
         try:
             while self.is_open:
                 await asyncio.sleep(interval / 5)

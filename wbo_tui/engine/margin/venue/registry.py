@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ...clock import Clock
+from ...clock import Clock, Seconds
 from ...errors import ValidationFailed
 from .gateway import CODE, LiquidationVenue
 from .simulator import PriceSource
@@ -46,7 +46,7 @@ def _whole(config: Mapping[str, Any], name: str, low: int, high: int) -> int:
     return value
 
 
-def _seconds(config: Mapping[str, Any], name: str, high: float) -> float:
+def _seconds(config: Mapping[str, Any], name: str, high: Seconds) -> Seconds:
     value = config[name]
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= high:
         raise ValidationFailed(name, f"must be a number of seconds above 0 and at most {high:g}, got {value!r}")
